@@ -1,0 +1,274 @@
+"""The artifact format: a ``NAME.edgekit/`` directory with a manifest and hashed files.
+
+A bundle is written into a private temporary sibling and renamed into place only
+when complete, so a reader never sees half of one. Reading checks the manifest's
+schema and every file's sha256 before anything is handed to a backend.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from edgekit.errors import BundleError, InputError
+from edgekit.signature import TensorSpec
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+SUFFIX = ".edgekit"
+REQUIRED_KEYS = ("schema_version", "edgekit_version", "signature", "targets", "precision", "files")
+_TMP_MARK = ".tmp-"
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A bundle on disk and its parsed manifest."""
+
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def inputs(self) -> list[TensorSpec]:
+        return [TensorSpec.from_dict(d) for d in self.manifest["signature"]["inputs"]]
+
+    @property
+    def outputs(self) -> list[TensorSpec]:
+        return [TensorSpec.from_dict(d) for d in self.manifest["signature"]["outputs"]]
+
+    @property
+    def target_names(self) -> list[str]:
+        return [t["name"] for t in self.manifest["targets"]]
+
+    @property
+    def precision(self) -> str:
+        return str(self.manifest["precision"])
+
+    @property
+    def parity_passed(self) -> bool | None:
+        parity = self.manifest.get("parity") or {}
+        return parity.get("passed")
+
+    def target(self, name: str) -> dict[str, Any]:
+        for entry in self.manifest["targets"]:
+            if entry["name"] == name:
+                return entry
+        raise BundleError(
+            f"bundle {self.path} has no target '{name}'",
+            note=f"it has: {', '.join(self.target_names) or 'none'}",
+        )
+
+    def file(self, relpath: str) -> Path:
+        """The path of a file the manifest lists; refuses anything else."""
+        if relpath not in self.manifest["files"]:
+            raise BundleError(f"bundle {self.path} does not list file '{relpath}' in its manifest")
+        return _safe_join(self.path, relpath)
+
+
+def _safe_join(root: Path, relpath: str) -> Path:
+    """Joins a manifest path to the bundle root, refusing anything that escapes it."""
+    pure = PurePosixPath(relpath)
+    if (
+        not relpath
+        or "\\" in relpath
+        or pure.is_absolute()
+        or any(part in ("..", "") for part in pure.parts)
+    ):
+        raise BundleError(f"bundle manifest names an unsafe path '{relpath}'")
+    path = root.joinpath(*pure.parts)
+    for parent in [path, *path.parents]:
+        if parent == root:
+            break
+        if parent.is_symlink():
+            raise BundleError(f"bundle file '{relpath}' is a symbolic link; links are refused")
+    return path
+
+
+def read_bundle(path: str | os.PathLike[str], verify: bool = True) -> Bundle:
+    """Reads and validates a bundle directory.
+
+    Args:
+        path: the ``NAME.edgekit`` directory.
+        verify: check every listed file's size and sha256 (on by default).
+
+    Raises:
+        BundleError: missing, malformed, of an unknown schema, or tampered with.
+    """
+    root = Path(path)
+    if not root.is_dir():
+        raise BundleError(
+            f"no bundle at {root}", note="a bundle is a directory written by `edgekit compile`"
+        )
+    manifest_path = root / MANIFEST
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise BundleError(f"{root} is not a bundle: it has no {MANIFEST}") from err
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise BundleError(f"bundle manifest {manifest_path} is not valid JSON: {err}") from err
+    _validate_manifest(root, manifest)
+    bundle = Bundle(root.resolve(), manifest)
+    for relpath, entry in manifest["files"].items():
+        file = _safe_join(bundle.path, relpath)
+        if not file.is_file():
+            raise BundleError(f"bundle {root} is incomplete: '{relpath}' is missing")
+        if verify:
+            _verify_file(file, relpath, entry)
+    return bundle
+
+
+def _validate_manifest(root: Path, manifest: Any) -> None:
+    if not isinstance(manifest, dict):
+        raise BundleError(f"bundle manifest in {root} is not a JSON object")
+    missing = [k for k in REQUIRED_KEYS if k not in manifest]
+    if missing:
+        raise BundleError(f"bundle manifest in {root} lacks field(s): {', '.join(missing)}")
+    version = manifest["schema_version"]
+    if version != SCHEMA_VERSION:
+        raise BundleError(
+            f"bundle {root} has manifest schema version {version!r}; "
+            f"this edgekit reads version {SCHEMA_VERSION}",
+            note="rebuild the bundle with this edgekit, or load it with the edgekit that built it",
+        )
+    files = manifest["files"]
+    if not isinstance(files, dict) or not all(
+        isinstance(v, dict) and isinstance(v.get("sha256"), str) and isinstance(v.get("size"), int)
+        for v in files.values()
+    ):
+        raise BundleError(f"bundle manifest in {root} has a malformed 'files' table")
+    signature = manifest["signature"]
+    try:
+        for key in ("inputs", "outputs"):
+            for spec in signature[key]:
+                TensorSpec.from_dict(spec)
+        for target in manifest["targets"]:
+            str(target["name"])
+    except (KeyError, TypeError) as err:
+        raise BundleError(f"bundle manifest in {root} has a malformed signature or targets") from err
+
+
+def _verify_file(file: Path, relpath: str, entry: dict[str, Any]) -> None:
+    size = file.stat().st_size
+    if size != entry["size"]:
+        raise BundleError(
+            f"bundle file '{relpath}' is {size} bytes; the manifest says {entry['size']} "
+            "(truncated or tampered with)"
+        )
+    if sha256_file(file) != entry["sha256"]:
+        raise BundleError(
+            f"bundle file '{relpath}' does not match its sha256 in the manifest (tampered with)"
+        )
+
+
+def hash_tree(root: Path) -> dict[str, dict[str, Any]]:
+    """sha256 and size of every regular file under ``root``, keyed by posix path."""
+    table = {}
+    for file in sorted(root.rglob("*")):
+        if file.is_symlink():
+            raise BundleError(f"refusing to bundle symbolic link {file}")
+        if file.is_file() and file.name != MANIFEST:
+            rel = file.relative_to(root).as_posix()
+            table[rel] = {"sha256": sha256_file(file), "size": file.stat().st_size}
+    return table
+
+
+def check_destination(out: Path, force: bool) -> None:
+    """Fails early, before any work, when ``out`` cannot be (over)written."""
+    if out.suffix != SUFFIX:
+        raise InputError(f"bundle path '{out}' must end in '{SUFFIX}'")
+    if out.exists() or out.is_symlink():
+        if not force:
+            raise InputError(
+                f"'{out}' already exists", note="pass --force (force=True) to replace it"
+            )
+        if not (out / MANIFEST).is_file():
+            raise InputError(
+                f"'{out}' exists and is not an edgekit bundle; refusing to replace it"
+            )
+    if not out.parent.exists():
+        raise InputError(f"output folder '{out.parent}' does not exist")
+
+
+@contextlib.contextmanager
+def staged_bundle(out: Path) -> Iterator[Path]:
+    """Yields a private temporary sibling of ``out``; removes it on any failure.
+
+    ``commit_bundle`` renames it into place. Stale staging folders left by killed
+    runs are removed first.
+    """
+    _remove_stale_staging(out)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}{_TMP_MARK}{os.getpid()}-", dir=out.parent))
+    try:
+        yield staging
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def commit_bundle(staging: Path, out: Path, manifest: dict[str, Any]) -> None:
+    """Hashes the staged files, writes the manifest last, and renames into place."""
+    manifest = dict(manifest, files=hash_tree(staging))
+    tmp_manifest = staging / (MANIFEST + ".part")
+    with open(tmp_manifest, "w", encoding="utf-8") as fh:
+        json.dump(manifest, fh, indent=2, sort_keys=False, default=str)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp_manifest, staging / MANIFEST)
+    os.chmod(staging, 0o777 & ~_umask())  # mkdtemp made it private; a bundle is shared like any folder
+    if out.exists():
+        # The old bundle stays complete until the new one is; then one rename swaps.
+        retired = Path(tempfile.mkdtemp(prefix=f".{out.name}{_TMP_MARK}{os.getpid()}-old-", dir=out.parent))
+        os.replace(out, retired / "b")
+        os.replace(staging, out)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        os.replace(staging, out)
+    _fsync_dir(out.parent)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _remove_stale_staging(out: Path) -> None:
+    for stale in out.parent.glob(f".{out.name}{_TMP_MARK}*"):
+        pid_part = stale.name[len(f".{out.name}{_TMP_MARK}"):].split("-", 1)[0]
+        if pid_part.isdigit() and int(pid_part) != os.getpid() and not _pid_alive(int(pid_part)):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

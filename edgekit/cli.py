@@ -1,0 +1,207 @@
+"""The ``edgekit`` command: thin — parse, call the API, print.
+
+User errors print one line (``error: …``) and exit 2 (3 failed parity, 4 backend
+unavailable); a bug prints its traceback and exits 1. ``--debug`` shows tracebacks
+for user errors too.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from edgekit.errors import EdgekitError, InputError
+
+EXIT_PARITY = 3
+
+
+def _echo_err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--debug", is_flag=True, help="Show tracebacks for user errors too.")
+@click.version_option(package_name="edgekit", message="edgekit %(version)s")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """edgekit: a trained model in, a verified edge artifact out."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    from edgekit.config import load_config
+
+    ctx.default_map = load_config(Path.cwd())
+
+
+@cli.command("compile")
+@click.argument("model")
+@click.option("--target", default="cpu", show_default=True, help="Target(s), comma-separated.")
+@click.option("--precision", default="fp32", show_default=True, help="fp32.")
+@click.option("--input", "input_", multiple=True, metavar="NAME:SHAPE[:DTYPE]",
+              help="An input's example shape, e.g. x:1x3x224x224:float32 (repeat per input).")
+@click.option("--dynamic", multiple=True, metavar="NAME:AXIS[:DIMNAME]",
+              help="Mark an input axis dynamic, e.g. x:0 (repeatable).")
+@click.option("--weights", type=click.Path(dir_okay=False), help="State dict for a factory MODEL.")
+@click.option("--eval", "eval_", metavar="DATA", help="Data to check parity on (.npz, folder, module:callable).")
+@click.option("--out", type=click.Path(), help="Bundle directory to write (NAME.edgekit).")
+@click.option("--force", is_flag=True, help="Replace an existing bundle at --out.")
+@click.option("--allow-pickle", is_flag=True, help="Allow a pickled whole model (runs code from the file).")
+@click.option("--exporter", default="auto", show_default=True, type=click.Choice(["auto", "dynamo", "torchscript"]))
+@click.option("--no-simplify", is_flag=True, help="Skip onnxsim.")
+@click.option("--opset", type=int, help="ONNX opset for the export.")
+@click.option("--seed", default=0, show_default=True, type=int, help="Seed of random parity inputs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+def compile_cmd(model: str, target: str, precision: str, input_: tuple[str, ...], dynamic: tuple[str, ...],
+                weights: str | None, eval_: str | None, out: str | None, force: bool, allow_pickle: bool,
+                exporter: str, no_simplify: bool, opset: int | None, seed: int, as_json: bool) -> None:
+    """Compile MODEL (.onnx, TorchScript, .pt2, or package.module:factory) into a verified bundle."""
+    from edgekit.compile.pipeline import compile_model
+
+    art = compile_model(
+        model, target=target, precision=precision, inputs=list(input_), dynamic=list(dynamic),
+        weights=weights, eval_data=eval_, out=out, force=force, allow_pickle=allow_pickle,
+        exporter=exporter, simplify=not no_simplify, opset=opset, seed=seed,
+        log=None if as_json else _echo_err,
+    )
+    if as_json:
+        click.echo(json.dumps({"bundle": str(art.path), "passed": art.passed,
+                               "reports": {n: r.to_dict() for n, r in art.reports.items()}}, indent=2))
+    else:
+        from edgekit.inspect import bundle_size
+
+        click.echo(f"bundle: {art.path} ({bundle_size(art.path) / 1e6:.2f} MB)")
+        for name, report in art.reports.items():
+            click.echo(f"{name}: {report.summary()}")
+            for failure in report.failures:
+                click.echo(f"  failure: {failure}")
+    if not art.passed:
+        _echo_err(f"error: the bundle was written but failed parity; see {art.path / 'parity.md'}")
+        raise click.exceptions.Exit(EXIT_PARITY)
+
+
+@cli.command("check")
+@click.argument("bundle", type=click.Path())
+@click.option("--against", metavar="MODEL", help="Original model to compare with (default: golden samples).")
+@click.option("--weights", type=click.Path(dir_okay=False), help="State dict for a factory --against.")
+@click.option("--data", metavar="DATA", help="Data to compare on (needs --against).")
+@click.option("--target", help="Which of the bundle's targets to check.")
+@click.option("--report", "report_file", type=click.Path(dir_okay=False), help="Write the report (.json or .md).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+def check_cmd(bundle: str, against: str | None, weights: str | None, data: str | None, target: str | None,
+              report_file: str | None, as_json: bool) -> None:
+    """Re-run parity on BUNDLE: its golden samples on this host, or against the original model."""
+    from edgekit.api import check
+
+    report = check(bundle, against, data, target=target, weights=weights)
+    if report_file:
+        path = Path(report_file)
+        text = json.dumps(report.to_dict(), indent=2) if path.suffix == ".json" else report.to_markdown()
+        path.write_text(text)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        click.echo(report.summary())
+        for failure in report.failures:
+            click.echo(f"  failure: {failure}")
+    if not report.passed:
+        raise click.exceptions.Exit(EXIT_PARITY)
+
+
+@cli.command("run")
+@click.argument("bundle", type=click.Path())
+@click.option("--input", "input_", multiple=True, metavar="NAME=FILE.npy", required=True,
+              help="An input array from a .npy file (repeat per input).")
+@click.option("--output", type=click.Path(dir_okay=False), help="Write outputs to this .npz.")
+@click.option("--target", help="Run on exactly this target.")
+@click.option("--accept-failed", is_flag=True, help="Run a bundle that failed parity.")
+def run_cmd(bundle: str, input_: tuple[str, ...], output: str | None, target: str | None,
+            accept_failed: bool) -> None:
+    """Run BUNDLE on inputs from .npy files."""
+    import numpy as np
+
+    from edgekit.runtimes import load
+
+    feed = {}
+    for item in input_:
+        name, sep, file = item.partition("=")
+        if not sep or not name or not file:
+            raise InputError(f"--input '{item}' is not of the form NAME=FILE.npy")
+        try:
+            feed[name] = np.load(file, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise InputError(f"cannot read '{file}' as .npy: {err}") from err
+    rt = load(bundle, target, accept_failed=accept_failed)
+    outputs = rt.run(feed)
+    if output:
+        np.savez(output, **outputs)
+        click.echo(f"wrote {len(outputs)} output(s) to {output}")
+    for name, arr in outputs.items():
+        flat = np.asarray(arr).reshape(-1)
+        preview = np.array2string(flat[:8], precision=5, separator=", ")
+        click.echo(f"{name}: {arr.dtype}{list(arr.shape)} {preview}{' …' if flat.size > 8 else ''}")
+
+
+@cli.command("inspect")
+@click.argument("bundle", type=click.Path())
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+def inspect_cmd(bundle: str, as_json: bool) -> None:
+    """Show BUNDLE's signature, targets, precision, sizes, parity, and build host vs this host."""
+    from edgekit.bundle import read_bundle
+    from edgekit.inspect import describe
+
+    b = read_bundle(bundle)
+    if as_json:
+        click.echo(json.dumps(b.manifest, indent=2))
+    else:
+        click.echo(describe(b))
+
+
+@cli.command("targets")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def targets_cmd(as_json: bool) -> None:
+    """List every target, its backend version, and whether it is available here (or why not)."""
+    from edgekit.targets import describe_targets
+
+    rows = describe_targets()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        state = "available" if row["available"] else f"unavailable: {row['reason']}"
+        click.echo(f"{row['name']:<12} {row['backend']:<12} {row['version'] or '-':<12} {state}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: runs the CLI, turning user errors into one line and an exit code."""
+    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    try:
+        result = cli.main(args=argv, prog_name="edgekit", standalone_mode=False)
+    except EdgekitError as err:
+        if debug:
+            raise
+        _echo_err(f"error: {err}")
+        return err.exit_code
+    except click.exceptions.Exit as err:
+        return err.exit_code
+    except click.Abort:
+        _echo_err("aborted")
+        return 130
+    except click.UsageError as err:
+        hint = f" (see '{err.ctx.command_path} --help')" if err.ctx else ""
+        _echo_err(f"error: {err.format_message()}{hint}")
+        return 2
+    except click.ClickException as err:
+        _echo_err(f"error: {err.format_message()}")
+        return err.exit_code
+    return result if isinstance(result, int) else 0
+
+
+def _entry() -> Any:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    _entry()

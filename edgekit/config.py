@@ -1,0 +1,62 @@
+"""Release-build settings: ``[tool.edgekit]`` in pyproject.toml, or an edgekit.toml.
+
+Keys are the CLI flag names of ``edgekit compile`` (``target``, ``precision``,
+``input``, ``dynamic``, ``eval``, ``out``, …); flags given on the command line win.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from edgekit.errors import InputError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+# Flag name (as in the file) → click parameter name.
+COMPILE_KEYS = {
+    "target": "target", "precision": "precision", "input": "input_", "dynamic": "dynamic",
+    "weights": "weights", "eval": "eval_", "out": "out", "force": "force", "exporter": "exporter",
+    "no-simplify": "no_simplify", "opset": "opset", "seed": "seed", "allow-pickle": "allow_pickle",
+}
+
+
+def load_config(folder: Path) -> dict[str, Any]:
+    """The click ``default_map`` from the folder's settings file; empty when there is none."""
+    table, origin = _read_table(folder)
+    if not table:
+        return {}
+    unknown = sorted(set(table) - set(COMPILE_KEYS))
+    if unknown:
+        raise InputError(
+            f"{origin} has unknown edgekit setting(s): {', '.join(unknown)}",
+            note=f"keys are compile flag names: {', '.join(COMPILE_KEYS)}",
+        )
+    defaults = {}
+    for key, value in table.items():
+        if key in ("input", "dynamic") and isinstance(value, str):
+            value = [value]
+        defaults[COMPILE_KEYS[key]] = value
+    return {"compile": defaults}
+
+
+def _read_table(folder: Path) -> tuple[dict[str, Any], str]:
+    own = folder / "edgekit.toml"
+    if own.is_file():
+        data = _parse(own)
+        return dict(data.get("tool", {}).get("edgekit", data)), str(own)
+    pyproject = folder / "pyproject.toml"
+    if pyproject.is_file():
+        return dict(_parse(pyproject).get("tool", {}).get("edgekit", {})), f"{pyproject} [tool.edgekit]"
+    return {}, ""
+
+
+def _parse(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise InputError(f"cannot read settings file {path}: {err}") from err

@@ -1,0 +1,42 @@
+"""The errors edgekit raises on purpose.
+
+Each subclass names who must act. A bug in edgekit itself is *not* an
+``EdgekitError``: it surfaces with its traceback so that it gets reported.
+"""
+
+from __future__ import annotations
+
+
+class EdgekitError(Exception):
+    """Root of every error edgekit raises deliberately. CLI exit code: 2."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, note: str | None = None) -> None:
+        self.message = message
+        self.note = note
+        super().__init__(message if note is None else f"{message} Note: {note}")
+
+
+class InputError(EdgekitError):
+    """The user's model, data or arguments are wrong; the message says what was expected."""
+
+
+class TargetUnavailable(EdgekitError):
+    """A backend or device is missing on this host; the message says how to get it."""
+
+    exit_code = 4
+
+
+class ParityError(EdgekitError):
+    """The artifact does not behave like the reference model."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, report: object | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class BundleError(EdgekitError):
+    """A bundle is missing, corrupt, tampered with, or was marked as failed."""

@@ -1,0 +1,101 @@
+"""Runs reference and candidate on the same batches and accumulates the report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edgekit.calibration.sources import Batch
+from edgekit.parity.metrics import OutputAccumulator, ParityRule
+from edgekit.parity.report import AccuracyResult, ParityReport
+
+Feed = dict[str, np.ndarray]
+RunFn = Callable[[Feed], dict[str, np.ndarray]]
+MAX_CHANGED_LISTED = 100
+
+
+@dataclass
+class GoldenSet:
+    """The first few feeds with the reference's outputs, kept for ``golden.npz``."""
+
+    limit: int
+    feeds: list[Feed] = field(default_factory=list)
+    outputs: list[dict[str, np.ndarray]] = field(default_factory=list)
+    labels: list[np.ndarray | None] = field(default_factory=list)
+
+    def offer(self, batch: Batch, ref: dict[str, np.ndarray]) -> None:
+        if len(self.feeds) < self.limit:
+            self.feeds.append(batch.feed)
+            self.outputs.append(ref)
+            self.labels.append(batch.labels)
+
+
+def compare(
+    reference: RunFn,
+    candidate: RunFn,
+    data: Iterable[Batch],
+    output_names: list[str],
+    precision: str,
+    rule: ParityRule,
+    *,
+    data_description: str,
+    reference_description: str,
+    candidate_description: str,
+    golden: GoldenSet | None = None,
+    notes: tuple[str, ...] = (),
+) -> ParityReport:
+    """Compares ``candidate`` with ``reference`` on every batch, output by output."""
+    accs = {name: OutputAccumulator(name, rule) for name in output_names}
+    logits_name = None
+    ref_hits = cand_hits = labelled = 0
+    changed: list[int] = []
+    samples = runs = 0
+    for batch in data:
+        ref = reference(batch.feed)
+        cand = candidate(batch.feed)
+        if golden is not None:
+            golden.offer(batch, ref)
+        for name in output_names:
+            accs[name].add(np.asarray(ref[name]), np.asarray(cand[name]), batch.samples)
+        if batch.labels is not None:
+            logits_name = logits_name or _logits_output(ref, output_names, batch.samples)
+            if logits_name is not None:
+                r_pred = np.asarray(ref[logits_name]).reshape(batch.samples, -1).argmax(1)
+                c_pred = np.asarray(cand[logits_name]).reshape(batch.samples, -1).argmax(1)
+                truth = batch.labels.reshape(-1)
+                ref_hits += int((r_pred == truth).sum())
+                cand_hits += int((c_pred == truth).sum())
+                diff = np.nonzero(r_pred != c_pred)[0] + samples
+                changed.extend(int(i) for i in diff[: MAX_CHANGED_LISTED - len(changed)])
+                labelled += batch.samples
+        samples += batch.samples
+        runs += 1
+    accuracy = None
+    if labelled and logits_name is not None:
+        accuracy = AccuracyResult(
+            logits_name, labelled, 100.0 * ref_hits / labelled, 100.0 * cand_hits / labelled,
+            tuple(changed),
+        )
+    return ParityReport(
+        precision=precision,
+        rule=rule,
+        outputs=tuple(accs[n].result() for n in output_names),
+        samples=samples,
+        runs=runs,
+        data=data_description,
+        reference=reference_description,
+        candidate=candidate_description,
+        accuracy=accuracy,
+        notes=notes,
+    )
+
+
+def _logits_output(ref: dict[str, np.ndarray], names: list[str], samples: int) -> str | None:
+    """The first output shaped [samples, classes]: the one labels are scored against."""
+    for name in names:
+        arr = np.asarray(ref[name])
+        if arr.ndim == 2 and arr.shape[0] == samples and arr.shape[1] > 1:
+            return name
+    return None

@@ -1,0 +1,87 @@
+"""Golden samples: a few inputs with the reference's outputs, stored in every bundle.
+
+They let ``edgekit check BUNDLE`` and ``Runtime.selfcheck()`` re-verify an artifact
+on the device, with neither torch nor the original model at hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from edgekit.calibration.sources import Batch
+from edgekit.errors import BundleError
+from edgekit.parity.compare import GoldenSet, compare
+from edgekit.parity.metrics import ParityRule, rule_for
+
+if TYPE_CHECKING:
+    from edgekit.parity.report import ParityReport
+    from edgekit.runtimes.base import Runtime
+
+GOLDEN_FILE = "golden.npz"
+
+
+def save_golden(path: Path, golden: GoldenSet, input_names: list[str], output_names: list[str]) -> None:
+    """Writes feeds and reference outputs keyed by position, so any tensor name is safe."""
+    arrays: dict[str, np.ndarray] = {}
+    for i, (feed, outs, labels) in enumerate(zip(golden.feeds, golden.outputs, golden.labels)):
+        for j, name in enumerate(input_names):
+            arrays[f"in_{i}_{j}"] = feed[name]
+        for j, name in enumerate(output_names):
+            arrays[f"ref_{i}_{j}"] = np.asarray(outs[name])
+        if labels is not None:
+            arrays[f"labels_{i}"] = labels
+    np.savez_compressed(path, **arrays)
+
+
+def load_golden(path: Path, input_names: list[str], output_names: list[str]) -> list[tuple[Batch, dict[str, np.ndarray]]]:
+    """Reads what ``save_golden`` wrote: (batch, reference outputs) pairs."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            data = {k: archive[k] for k in archive.files}
+    except (OSError, ValueError) as err:
+        raise BundleError(f"golden samples '{path}' cannot be read: {err}") from err
+    pairs = []
+    i = 0
+    while f"in_{i}_0" in data or (not input_names and f"ref_{i}_0" in data):
+        try:
+            feed = {n: data[f"in_{i}_{j}"] for j, n in enumerate(input_names)}
+            ref = {n: data[f"ref_{i}_{j}"] for j, n in enumerate(output_names)}
+        except KeyError as err:
+            raise BundleError(f"golden samples '{path}' lack array {err}") from err
+        first = next(iter(feed.values()), None)
+        batch_size = first.shape[0] if first is not None and first.ndim else 1
+        pairs.append((Batch(feed, data.get(f"labels_{i}"), int(batch_size)), ref))
+        i += 1
+    return pairs
+
+
+def check_golden(runtime: Runtime, rule: ParityRule | None = None) -> ParityReport:
+    """Runs ``runtime`` on its bundle's golden samples; compares with the stored outputs."""
+    bundle = runtime.bundle
+    if bundle is None:
+        raise BundleError("this runtime was not loaded from a bundle, so it has no golden samples")
+    input_names = [s.name for s in runtime.inputs]
+    output_names = runtime.output_names
+    pairs = load_golden(bundle.file(GOLDEN_FILE), input_names, output_names)
+    stored = {id(b.feed): ref for b, ref in pairs}
+    precision = bundle.precision
+
+    def batches() -> Iterator[Batch]:
+        for b, _ in pairs:
+            yield b
+
+    return compare(
+        reference=lambda feed: stored[id(feed)],
+        candidate=runtime.run,
+        data=batches(),
+        output_names=output_names,
+        precision=precision,
+        rule=rule or rule_for(precision, **(bundle.manifest.get("parity", {}).get("rule_overrides") or {})),
+        data_description=f"{len(pairs)} golden batches stored in the bundle",
+        reference_description="reference outputs recorded at build time",
+        candidate_description=f"{runtime.target} ({runtime.backend}) on this host",
+    )

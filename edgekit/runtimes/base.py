@@ -1,0 +1,158 @@
+"""The Runtime interface: one input-checking, output-naming front for every backend.
+
+Backends override small hooks (``_run``, ``close``); validation lives here, once.
+This module, like all of ``edgekit.runtimes``, imports nothing heavier than numpy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edgekit.errors import InputError
+from edgekit.signature import TensorSpec, describe_signature
+
+if TYPE_CHECKING:
+    from edgekit.bundle import Bundle
+    from edgekit.parity.report import ParityReport
+
+class _InputCheck:
+    """Precomputed checks for one input, so ``run`` does little work per call."""
+
+    __slots__ = ("spec", "dtype", "ndim", "fixed")
+
+    def __init__(self, spec: TensorSpec) -> None:
+        self.spec = spec
+        self.dtype = np.dtype(spec.dtype)
+        self.ndim = len(spec.shape)
+        self.fixed = tuple((i, d) for i, d in enumerate(spec.shape) if isinstance(d, int))
+
+
+class Runtime:
+    """Runs one compiled artifact: ``run({name: array}) -> {name: array}``.
+
+    Attributes:
+        inputs: the input signature, in model order.
+        outputs: the output signature, in model order.
+        backend: the backend that actually runs the model (``"onnxruntime"``, ...).
+        target: the bundle target this runtime was loaded for (``"cpu"``, ...).
+    """
+
+    backend: str = ""
+
+    def __init__(
+        self,
+        inputs: list[TensorSpec],
+        outputs: list[TensorSpec],
+        target: str,
+        bundle: Bundle | None = None,
+    ) -> None:
+        self.inputs = list(inputs)
+        self.outputs = list(outputs)
+        self.target = target
+        self.bundle = bundle
+        self._checks = [_InputCheck(s) for s in self.inputs]
+        self._input_names = frozenset(s.name for s in self.inputs)
+        self.output_names = [s.name for s in self.outputs]
+
+    # -- public -----------------------------------------------------------
+    def run(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Runs the model on one batch of named inputs and returns named outputs.
+
+        Raises:
+            InputError: an input is missing, extra, or does not fit the signature.
+        """
+        return self._run(self.check_inputs(inputs))
+
+    def check_inputs(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Validates inputs against the signature; returns native, contiguous arrays."""
+        if not isinstance(inputs, Mapping):
+            raise InputError(
+                f"inputs must be a dict of name -> array, got {type(inputs).__name__}; "
+                f"expected {describe_signature(self.inputs)}"
+            )
+        if inputs.keys() != self._input_names:
+            self._raise_names(inputs)
+        feed = {}
+        for check in self._checks:
+            feed[check.spec.name] = self._check_one(check, inputs[check.spec.name])
+        return feed
+
+    def selfcheck(self, raise_on_failure: bool = True) -> ParityReport:
+        """Re-runs the bundle's golden samples and compares with the stored reference.
+
+        Needs neither torch nor the original model: this is how an app verifies the
+        artifact on the device where it runs.
+        """
+        from edgekit.parity.golden import check_golden
+
+        report = check_golden(self)
+        if raise_on_failure:
+            report.raise_for_failure()
+        return report
+
+    def close(self) -> None:
+        """Releases backend resources. The runtime must not be used afterwards."""
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(target={self.target!r}, backend={self.backend!r}, "
+            f"inputs={describe_signature(self.inputs)})"
+        )
+
+    # -- hooks ------------------------------------------------------------
+    def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    # -- helpers ----------------------------------------------------------
+    def _raise_names(self, inputs: Mapping[str, Any]) -> None:
+        given = set(inputs.keys())
+        missing = sorted(self._input_names - given)
+        extra = sorted(str(k) for k in given - self._input_names)
+        parts = []
+        if missing:
+            parts.append(f"missing input(s) {', '.join(missing)}")
+        if extra:
+            parts.append(f"unknown input(s) {', '.join(extra)}")
+        raise InputError(f"{'; '.join(parts)}; expected {describe_signature(self.inputs)}")
+
+    def _check_one(self, check: _InputCheck, value: Any) -> np.ndarray:
+        spec = check.spec
+        if not isinstance(value, np.ndarray):
+            try:
+                value = np.asarray(value, dtype=check.dtype)
+            except (TypeError, ValueError) as err:
+                raise InputError(
+                    f"input '{spec.name}' cannot be read as {spec.dtype} array: {err}; "
+                    f"expected {spec}"
+                ) from err
+        elif value.dtype != check.dtype:
+            if value.dtype.newbyteorder("=") == check.dtype:
+                value = value.astype(check.dtype)  # wrong-endian but otherwise right
+            else:
+                raise InputError(
+                    f"input '{spec.name}' has dtype {value.dtype}; expected {spec}"
+                )
+        if value.ndim != check.ndim:
+            raise InputError(
+                f"input '{spec.name}' has rank {value.ndim} (shape {list(value.shape)}); "
+                f"expected {spec}"
+            )
+        shape = value.shape
+        for axis, size in check.fixed:
+            if shape[axis] != size:
+                raise InputError(
+                    f"input '{spec.name}' has size {shape[axis]} on axis {axis} "
+                    f"(shape {list(shape)}); expected {spec}"
+                )
+        if not value.flags.c_contiguous:
+            value = np.ascontiguousarray(value)
+        return value

@@ -1,0 +1,1 @@
+"""The bundled example: a small CNN trained on scikit-learn's handwritten digits."""
