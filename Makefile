@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
-# torch 2.13.0 is the CPU build found on this kind of machine; elsewhere, the CPU wheel index
-# keeps pip from pulling several GB of CUDA wheels.
+# torch: a CPU build. First a wheel already on this machine (pip's find-links), then, on a
+# machine without an NVIDIA GPU, PyTorch's CPU-only index, so that no multi-GB CUDA build
+# is downloaded; a machine with a GPU takes the registry's default build.
 TORCH_SPEC  ?= torch==2.13.0
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
@@ -12,9 +13,10 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
-	$(PIP) install -q "$(TORCH_SPEC)" || $(PIP) install -q "$(TORCH_SPEC)" --index-url $(TORCH_INDEX)
-	$(PIP) install -q -e ".[compile,openvino,dev]"
+	$(PIP) install -q --no-index --no-deps "$(TORCH_SPEC)" 2>/dev/null \
+	  || command -v nvidia-smi >/dev/null \
+	  || $(PIP) install -q --no-deps "$(TORCH_SPEC)" --index-url $(TORCH_INDEX)
+	$(PIP) install -q "$(TORCH_SPEC)" -e ".[compile,openvino,dev]"
 	touch $@
 
 venv: $(VENV)/.installed

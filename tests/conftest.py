@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+# Two cores: keep the backends from oversubscribing them while pytest runs.
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+@pytest.fixture(scope="session")
+def digits_data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from examples.digits.data import write
+
+    out = tmp_path_factory.mktemp("digits")
+    train, test = write(out)
+    return {"train": train, "test": test}
+
+
+@pytest.fixture(scope="session")
+def digits_bundle(tmp_path_factory: pytest.TempPathFactory, digits_data: dict[str, Path]) -> Path:
+    """The digits example compiled for cpu through the Python API, shared by read-only tests."""
+    import edgekit
+    from examples.digits.model import pretrained
+
+    out = tmp_path_factory.mktemp("bundles") / "digits.edgekit"
+    import torch
+
+    edgekit.compile(pretrained(), (torch.zeros(1, 1, 8, 8),), dynamic=["image:0"],
+                    eval_data=digits_data["test"], out=out)
+    return out
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> "subprocess.CompletedProcess[str]":  # noqa: F821
+    import subprocess
+
+    return subprocess.run([sys.executable, "-m", "edgekit", *args], capture_output=True, text=True,
+                          cwd=cwd or ROOT, timeout=900)
