@@ -88,12 +88,12 @@ class TwoInTwoOut(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.conv = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.meta = nn.Linear(6, 8)
+        self.meta_proj = nn.Linear(6, 8)
         self.logits = nn.Linear(16, 7)
         self.embed = nn.Linear(16, 4)
 
     def forward(self, image: torch.Tensor, meta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = torch.cat([self.conv(image), torch.relu(self.meta(meta))], dim=1)
+        h = torch.cat([self.conv(image), torch.relu(self.meta_proj(meta))], dim=1)
         return self.logits(h), torch.nn.functional.normalize(self.embed(h), dim=1)
 
 

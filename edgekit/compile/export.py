@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -139,7 +140,8 @@ _EXPORT: dict[str, Callable[..., None]] = {"dynamo": _export_dynamo, "torchscrip
 
 
 def _is_large(module: Any) -> bool:
-    state = module.state_dict() if hasattr(module, "state_dict") else {}
+    state = module.state_dict
+    state = state() if callable(state) else state  # an ExportedProgram's is a dict
     return sum(t.numel() * t.element_size() for t in state.values() if hasattr(t, "numel")) > (
         onnxio.EXTERNAL_DATA_THRESHOLD
     )
@@ -232,6 +234,6 @@ def _quietly(fn: Callable[[], None]) -> None:
 
 
 def _summary(err: BaseException) -> str:
-    text = " ".join(str(err).split())
+    text = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(err)).split())
     text = text if len(text) < 400 else text[:400] + "…"
     return f"{type(err).__name__}: {text}" if text else type(err).__name__

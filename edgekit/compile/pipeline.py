@@ -202,8 +202,8 @@ def _prepare(source: ModelSource, example_inputs: tuple[Any, ...] | None, input_
         ref_desc = f"torch {library_versions().get('torch', '?')} eager fp32 ({source.description})"
     else:
         onnx_path = source.onnx_path
-        reference = OnnxRuntime(onnx_path, optimization="none")
-        output_names = reference.output_names
+        onnx_reference = OnnxRuntime(onnx_path, optimization="none")
+        reference, output_names = onnx_reference.run, onnx_reference.output_names
         export_info = {"exporter": None, "attempts": []}
         ref_desc = f"onnxruntime fp32, no graph optimisation ({source.description})"
     if simplify:

@@ -184,6 +184,8 @@ def read_state_dict(path: Path) -> dict[str, Any]:
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        if not _looks_like_torch_save(path):
+            raise InputError(f"cannot read weights file '{path}': not a torch.save or safetensors file") from err
         raise InputError(
             f"weights file '{path}' holds more than tensors, and is refused for safety",
             note="save it with torch.save(model.state_dict(), ...) or as .safetensors",
@@ -195,6 +197,12 @@ def read_state_dict(path: Path) -> dict[str, Any]:
     if not isinstance(state, dict):
         raise InputError(f"weights file '{path}' holds a {type(state).__name__}, not a state dict")
     return state
+
+
+def _looks_like_torch_save(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+    return zipfile.is_zipfile(path) or head[:1] == b"\x80"
 
 
 def _apply_weights(model: Any, path: Path) -> None:

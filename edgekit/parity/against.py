@@ -26,9 +26,10 @@ def check_against(rt: Runtime, reference: Any, data: Any, weights: str | Path | 
         ref_fn = TorchReference(source.module, names, rt.output_names)
         desc = f"torch eager fp32 ({source.description})"
     else:
-        ref_fn = OnnxRuntime(source.onnx_path, optimization="none")
-        if ref_fn.output_names != rt.output_names:
-            raise InputError(f"reference outputs {ref_fn.output_names} differ from the artifact's {rt.output_names}")
+        onnx_ref = OnnxRuntime(source.onnx_path, optimization="none")
+        if onnx_ref.output_names != rt.output_names:
+            raise InputError(f"reference outputs {onnx_ref.output_names} differ from the artifact's {rt.output_names}")
+        ref_fn = onnx_ref.run
         desc = f"onnxruntime fp32, no graph optimisation ({source.description})"
     if data is not None:
         src = open_data(data)
