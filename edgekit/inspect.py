@@ -44,7 +44,8 @@ def describe(bundle: Bundle) -> str:
     if isa_b != isa_h:
         missing = sorted(isa_b - isa_h)
         extra = sorted(isa_h - isa_b)
-        lines.append(f"  {'':<8} this host lacks: {' '.join(missing) or '-'}; has in addition: {' '.join(extra) or '-'}")
+        lines.append(f"  {'':<8} this host lacks: {' '.join(missing) or '-'}; "
+                     f"has in addition: {' '.join(extra) or '-'}")
     else:
         lines.append(f"  {'':<8} (same ISA features on this host)")
     libs_b, libs_h = built.get("libraries", {}), here["libraries"]

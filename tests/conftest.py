@@ -37,7 +37,7 @@ def digits_bundle(tmp_path_factory: pytest.TempPathFactory, digits_data: dict[st
     return out
 
 
-def run_cli(*args: str, cwd: Path | None = None) -> "subprocess.CompletedProcess[str]":  # noqa: F821
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:  # noqa: F821
     import subprocess
 
     return subprocess.run([sys.executable, "-m", "edgekit", *args], capture_output=True, text=True,

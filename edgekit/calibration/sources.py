@@ -198,7 +198,9 @@ def _group_size(specs: list[TensorSpec], batch_size: int) -> int:
     return fixed.pop() if len(fixed) == 1 else batch_size
 
 
-def _name_lone_array(record: dict[str, np.ndarray], specs: list[TensorSpec], source: DataSource) -> dict[str, np.ndarray]:
+def _name_lone_array(
+    record: dict[str, np.ndarray], specs: list[TensorSpec], source: DataSource
+) -> dict[str, np.ndarray]:
     if "" not in record:
         return record
     if len(specs) != 1:

@@ -83,7 +83,7 @@ def export(
         path = scratch / f"export-{name}" / "model.onnx"
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            _quietly(lambda: _EXPORT[name](module, specs, example, output_names, path, opset))
+            _quietly(_EXPORT[name], module, specs, example, output_names, path, opset)
             onnxio.load_checked(path)
             checks = _validate(path, specs, output_names, probes, expected)
         except Exception as err:  # any exporter or validation failure means: try the next one
@@ -217,7 +217,7 @@ def _matching_input_dim(specs: list[TensorSpec], probes: list[dict[str, np.ndarr
     return None
 
 
-def _quietly(fn: Callable[[], None]) -> None:
+def _quietly(fn: Callable[..., None], *args: Any) -> None:
     """Runs an exporter with its progress prints and deprecation chatter captured."""
     sink = io.StringIO()
     loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch.export", "torch._dynamo", "onnxscript")]
@@ -227,7 +227,7 @@ def _quietly(fn: Callable[[], None]) -> None:
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
             warnings.simplefilter("ignore")
-            fn()
+            fn(*args)
     finally:
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)

@@ -16,8 +16,15 @@ from edgekit.calibration.sources import Batch, DataSource, batches, open_data
 from edgekit.compile import onnxio
 from edgekit.compile.export import export
 from edgekit.compile.inputs import (
-    DynamicArg, InputArg, apply_dynamic, concrete_shape, parse_dynamic, parse_input,
-    random_feed, torch_signature, varied_shapes,
+    DynamicArg,
+    InputArg,
+    apply_dynamic,
+    concrete_shape,
+    parse_dynamic,
+    parse_input,
+    random_feed,
+    torch_signature,
+    varied_shapes,
 )
 from edgekit.compile.simplify import simplify as run_onnxsim
 from edgekit.compile.sources import ModelSource, load_source

@@ -37,7 +37,9 @@ def save_golden(path: Path, golden: GoldenSet, input_names: list[str], output_na
     np.savez_compressed(path, **arrays)
 
 
-def load_golden(path: Path, input_names: list[str], output_names: list[str]) -> list[tuple[Batch, dict[str, np.ndarray]]]:
+def load_golden(
+    path: Path, input_names: list[str], output_names: list[str]
+) -> list[tuple[Batch, dict[str, np.ndarray]]]:
     """Reads what ``save_golden`` wrote: (batch, reference outputs) pairs."""
     try:
         with np.load(path, allow_pickle=False) as archive:

@@ -150,7 +150,8 @@ class ParityReport:
             lines.append(f"- **failure**: {failure}")
         lines += [
             "",
-            "| output | max abs | mean abs | max rel | min cosine | SNR dB | top-1 agree | min passing atol | verdict |",
+            "| output | max abs | mean abs | max rel | min cosine | SNR dB | top-1 agree "
+            "| min passing atol | verdict |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
         for m in self.outputs:

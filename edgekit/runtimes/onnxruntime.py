@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgekit.errors import InputError, TargetUnavailable
+from edgekit.errors import InputError
 from edgekit.runtimes.base import Runtime
 from edgekit.signature import TensorSpec
 

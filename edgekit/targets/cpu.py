@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edgekit.compile import onnxio
 from edgekit.runtimes.onnxruntime import create_session, session_options
 from edgekit.targets.base import Target
 
@@ -25,6 +24,8 @@ class CpuTarget(Target):
 
     def _build(self, onnx_path: Path, precision: str, out_dir: Path,
                **options: Any) -> tuple[dict[str, Path], dict[str, Any]]:
+        from edgekit.compile import onnxio
+
         out = out_dir / "model.onnx"
         opts = session_options(level=OFFLINE_LEVEL)
         opts.optimized_model_filepath = str(out)
