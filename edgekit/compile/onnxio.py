@@ -52,7 +52,9 @@ def save(model: onnx.ModelProto, path: Path) -> list[Path]:
 
 
 def uses_external_data(path: Path) -> bool:
-    return path.with_name(path.name + ".data").exists()
+    """True when any initializer of the file lives outside it (exporters name those files freely)."""
+    model = onnx.load(str(path), load_external_data=False)
+    return any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
 
 
 def _elem_dtype(elem_type: int) -> str:
