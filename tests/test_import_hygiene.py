@@ -11,14 +11,19 @@ from tests.conftest import ROOT
 
 BLOCKED = ("torch", "onnxsim", "openvino", "tensorrt", "onnx", "onnxscript")
 
-BLOCKER = f"""
+def blocker(names: tuple[str, ...]) -> str:
+    """Python source that makes importing any of ``names`` fail, as if it were not installed."""
+    return f"""
 import sys, importlib.abc
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
-        if name.split('.')[0] in {BLOCKED!r}:
+        if name.split('.')[0] in {names!r}:
             raise ImportError('blocked for the test: ' + name)
 sys.meta_path.insert(0, Block())
 """
+
+
+BLOCKER = blocker(BLOCKED)
 
 
 def _python(code: str) -> subprocess.CompletedProcess[str]:
@@ -90,3 +95,15 @@ def test_help_with_heavy_packages_blocked(cmd: str) -> None:
     proc = _python(BLOCKER + f"from edgekit.cli import main; raise SystemExit(main([{cmd!r}, '--help']))")
     assert proc.returncode == 0, proc.stderr
     assert "Usage" in proc.stdout
+
+
+def test_compile_for_missing_backend_exits_4_with_install_hint(tmp_path) -> None:
+    code = blocker(("openvino",)) + f"""
+from edgekit.cli import main
+raise SystemExit(main(['compile', 'examples.digits.model:create', '--input', 'image:1x1x8x8',
+                       '--target', 'intel-cpu', '--out', {str(tmp_path / 'x.edgekit')!r}]))
+"""
+    proc = _python(code)
+    assert proc.returncode == 4, proc.stderr
+    assert "openvino is not installed" in proc.stderr and "pip install" in proc.stderr
+    assert not (tmp_path / "x.edgekit").exists()

@@ -1,4 +1,4 @@
-"""Real models through the whole cpu pipeline: export, simplify, build, parity, reload, run."""
+"""cpu-target journeys beyond the contract: dynamic axes at many sizes, static shapes, real data."""
 
 from __future__ import annotations
 
@@ -8,31 +8,6 @@ import torch
 
 import edgekit
 from examples.zoo import SMALL_MODELS
-
-
-@pytest.mark.parametrize("name", sorted(SMALL_MODELS))
-def test_model_compiles_for_cpu_and_matches_torch(name: str, tmp_path) -> None:
-    module, example, dynamic = SMALL_MODELS[name]()
-    art = edgekit.compile(module, example, target="cpu", dynamic=dynamic, out=tmp_path / f"{name}.edgekit")
-    assert art.parity.passed, art.parity.failures
-    assert art.manifest["source"]["exporter"] in ("dynamo", "torchscript")
-    assert (art.path / "golden.npz").is_file() and (art.path / "parity.json").is_file()
-
-    rt = edgekit.load(art.path)
-    assert rt.backend == "onnxruntime" and rt.target == "cpu"
-    assert [s.name for s in rt.inputs] == list(art.manifest["signature"]["inputs"][i]["name"]
-                                                 for i in range(len(example)))
-    # A batch size the export never saw: the dynamic axis must really be dynamic.
-    bigger = tuple(torch.cat([t, t, t]) for t in example)
-    feed = {s.name: t.numpy() for s, t in zip(rt.inputs, bigger)}
-    got = rt.run(feed)
-    with torch.no_grad():
-        want = module(*bigger)
-    want = want if isinstance(want, tuple) else (want,)
-    assert list(got) == rt.output_names
-    for w, g in zip(want, got.values()):
-        np.testing.assert_allclose(g, w.numpy(), atol=1e-4, rtol=1e-3)
-    assert rt.selfcheck().passed
 
 
 def test_dynamic_batch_runs_at_several_sizes(tmp_path) -> None:

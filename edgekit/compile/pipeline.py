@@ -144,18 +144,23 @@ def compile_model(
         next(iter(batches_fn()), None)  # a data source that does not fit fails here, before building
         with bundle_io.staged_bundle(out_path) as staging:
             portable = _write_portable(prep, staging)
+            signature = {"inputs": [s.to_dict() for s in prep.specs],
+                         "outputs": [s.to_dict() for s in _output_specs(portable)]}
             entries, reports = [], {}
             golden = GoldenSet(GOLDEN_BATCHES)
             for t in targets:
                 say(f"building target {t.name} ({t.backend})")
                 entry = t.build(portable, precision, staging)
                 entries.append(entry)
-                reports[t.name] = _check_target(prep, t.name, staging, entry, precision, batches_fn,
-                                                eval_source, seed, golden if not golden.feeds else None)
+                staged = bundle_io.Bundle(staging, {"signature": signature, "targets": [entry],
+                                                    "precision": precision,
+                                                    "files": {p: {} for p in entry["files"].values()}})
+                reports[t.name] = _check_target(prep, staged, t.name, batches_fn, eval_source, seed,
+                                                golden if not golden.feeds else None)
                 say(f"{t.name}: {reports[t.name].summary()}")
             save_golden(staging / GOLDEN_FILE, golden, [s.name for s in prep.specs], prep.output_names)
             _write_reports(staging, reports)
-            manifest = _manifest(out_path, prep, precision, entries, reports)
+            manifest = _manifest(out_path, prep, signature, precision, entries, reports)
             bundle_io.commit_bundle(staging, out_path, manifest)
     final = bundle_io.read_bundle(out_path, verify=False)
     first = reports[target_names[0]]
@@ -309,14 +314,12 @@ def _write_portable(prep: _Prepared, staging: Path) -> Path:
     return path
 
 
-def _check_target(prep: _Prepared, name: str, staging: Path, entry: dict[str, Any], precision: str,
+def _check_target(prep: _Prepared, staged: bundle_io.Bundle, name: str,
                   batches_fn: Callable[[], Iterator[Batch]], eval_source: DataSource | None,
                   seed: int, golden: GoldenSet | None) -> ParityReport:
-    staged = bundle_io.Bundle(staging, {"signature": {"inputs": [s.to_dict() for s in prep.specs],
-                                                      "outputs": []}, "targets": [entry],
-                                        "files": {p: {} for p in entry["files"].values()},
-                                        "precision": precision})
+    """Loads the target from the staging folder exactly as ``load`` will, and compares."""
     runtime = runtime_class(name).from_bundle(staged, name)
+    entry, precision = staged.target(name), staged.precision
     data_desc = eval_source.description if eval_source else f"seeded random inputs (seed {seed})"
     report = compare(
         prep.reference, runtime.run, batches_fn(), prep.output_names, precision, rule_for(precision),
@@ -338,8 +341,8 @@ def _write_reports(staging: Path, reports: dict[str, ParityReport]) -> None:
     (staging / "parity.md").write_text(md)
 
 
-def _manifest(out: Path, prep: _Prepared, precision: str, entries: list[dict[str, Any]],
-              reports: dict[str, ParityReport]) -> dict[str, Any]:
+def _manifest(out: Path, prep: _Prepared, signature: dict[str, Any], precision: str,
+              entries: list[dict[str, Any]], reports: dict[str, ParityReport]) -> dict[str, Any]:
     import onnx
 
     model = onnx.load(str(prep.onnx_path), load_external_data=False)
@@ -351,8 +354,7 @@ def _manifest(out: Path, prep: _Prepared, precision: str, entries: list[dict[str
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "source": {"kind": prep.source.kind, "description": prep.source.description,
                    "sha256": prep.source.sha256, **prep.export_info},
-        "signature": {"inputs": [s.to_dict() for s in prep.specs],
-                      "outputs": [s.to_dict() for s in _output_specs(prep)]},
+        "signature": signature,
         "precision": precision,
         "portable_model": {"file": "model.onnx",
                            "opset": {o.domain or "ai.onnx": o.version for o in model.opset_import},
@@ -370,10 +372,10 @@ def _manifest(out: Path, prep: _Prepared, precision: str, entries: list[dict[str
     }
 
 
-def _output_specs(prep: _Prepared) -> list[TensorSpec]:
+def _output_specs(path: Path) -> list[TensorSpec]:
     import onnx
 
-    model = onnx.load(str(prep.onnx_path), load_external_data=False)
+    model = onnx.load(str(path), load_external_data=False)
     _, outputs = onnxio.graph_signature(model)
     return outputs
 

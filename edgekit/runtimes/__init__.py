@@ -11,13 +11,17 @@ import os
 from typing import Any
 
 from edgekit.bundle import Bundle, read_bundle
-from edgekit.errors import BundleError, TargetUnavailable
+from edgekit.errors import BundleError, InputError, TargetUnavailable
 from edgekit.runtimes.base import Runtime
 from edgekit.signature import TensorSpec
 
 RUNTIMES: dict[str, str] = {
     "cpu": "edgekit.runtimes.onnxruntime:OnnxRuntime",
+    "intel-cpu": "edgekit.runtimes.openvino:OpenVinoRuntime",
 }
+
+# With no target asked for, load() takes the most specialised one the host can run.
+PREFERENCE = ("nvidia-gpu", "intel-cpu", "cpu")
 
 __all__ = ["RUNTIMES", "Runtime", "TensorSpec", "load", "runtime_class"]
 
@@ -41,16 +45,19 @@ def load(
     accept_failed: bool = False,
     threads: int | None = None,
     verify: bool = True,
+    **options: Any,
 ) -> Runtime:
     """Loads a bundle for one of its targets and returns its Runtime.
 
     Args:
         path: the ``NAME.edgekit`` directory (or an already read Bundle).
-        target: run on exactly this target; by default the bundle's first target
-            this host can run. Never falls back silently to another backend.
+        target: run on exactly this target. By default, the most specialised of the
+            bundle's targets that this host can run (nvidia-gpu, then intel-cpu, then
+            cpu). With a target given, never falls back to another backend.
         accept_failed: load a bundle whose parity check failed (refused otherwise).
         threads: intra-op threads for the backend; default: the backend's choice.
         verify: check every file's sha256 against the manifest (default on).
+        **options: backend options, e.g. ``hint="THROUGHPUT"`` or ``cache_dir=`` for intel-cpu.
 
     Raises:
         BundleError: missing, corrupt or tampered bundle; a failed bundle; unknown target.
@@ -62,7 +69,9 @@ def load(
             f"bundle {bundle.path} failed its parity check when it was built",
             note="see its parity.md; pass accept_failed=True (CLI: --accept-failed) to load it anyway",
         )
-    names = [target] if target else bundle.target_names
+    names = [target] if target else sorted(
+        bundle.target_names, key=lambda n: PREFERENCE.index(n) if n in PREFERENCE else len(PREFERENCE)
+    )
     if target:
         bundle.target(target)  # raises BundleError when the bundle lacks it
     reasons = []
@@ -70,7 +79,11 @@ def load(
         cls = runtime_class(name)
         reason = cls.probe()
         if reason is None:
-            return cls.from_bundle(bundle, name, threads=threads)
+            unknown = sorted(set(options) - set(cls.options))
+            if unknown:
+                raise InputError(f"option(s) {', '.join(unknown)} do not apply to target '{name}'",
+                                 note=f"it takes: {', '.join(cls.options) or 'none'}")
+            return cls.from_bundle(bundle, name, threads=threads, **options)
         reasons.append(f"{name}: {reason}")
     raise TargetUnavailable(
         f"bundle {bundle.path.name} cannot run on this host: " + "; ".join(reasons)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgekit.errors import InputError
-from edgekit.runtimes.base import Runtime
+from edgekit.runtimes.base import Runtime, module_missing
 from edgekit.signature import TensorSpec
 
 if TYPE_CHECKING:
@@ -27,7 +26,7 @@ INSTALL_HINT = "pip install onnxruntime"
 
 def probe() -> str | None:
     """None when onnxruntime can run here, else why not (without importing it)."""
-    if importlib.util.find_spec("onnxruntime") is None:
+    if module_missing("onnxruntime"):
         return f"onnxruntime is not installed ({INSTALL_HINT})"
     return None
 

@@ -12,6 +12,7 @@ from edgekit.targets.base import Target, TargetBuildError
 
 TARGETS: dict[str, str] = {
     "cpu": "edgekit.targets.cpu:CpuTarget",
+    "intel-cpu": "edgekit.targets.intel_cpu:IntelCpuTarget",
 }
 
 __all__ = ["TARGETS", "Target", "TargetBuildError", "get_target", "parse_targets", "describe_targets"]

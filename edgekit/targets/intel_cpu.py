@@ -1,0 +1,42 @@
+"""Target ``intel-cpu``: the bundle's ONNX converted to OpenVINO IR (.xml + .bin).
+
+Weights are saved as they are (no fp16 compression of an fp32 graph); dynamic axes
+stay dynamic. The manifest records the precision the CPU plugin really executes
+the compute-heavy layers in, read from the compiled model's runtime information.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from edgekit.targets.base import Target
+
+COMPUTE_LAYERS = ("Convolution", "FullyConnected", "MatMul", "GroupConvolution", "Deconvolution")
+
+
+class IntelCpuTarget(Target):
+    name = "intel-cpu"
+    backend = "openvino"
+    package = "openvino"
+    install_hint = "pip install 'edgekit[openvino]'"
+
+    def _build(self, onnx_path: Path, precision: str, out_dir: Path,
+               **options: Any) -> tuple[dict[str, Path], dict[str, Any]]:
+        import openvino as ov
+
+        model = ov.convert_model(str(onnx_path))
+        xml = out_dir / "model.xml"
+        ov.save_model(model, str(xml), compress_to_fp16=False)
+        details = {"execution": self._execution(xml, precision)}
+        return {"model": xml, "weights": out_dir / "model.bin"}, details
+
+    @staticmethod
+    def _execution(xml: Path, precision: str) -> dict[str, Any]:
+        """Compiles once (no cache) to read which precision the compute layers run in."""
+        import openvino as ov
+
+        from edgekit.runtimes.openvino import compile_config, layer_precisions
+
+        compiled = ov.Core().compile_model(str(xml), "CPU", compile_config(precision))
+        return layer_precisions(compiled, COMPUTE_LAYERS)
