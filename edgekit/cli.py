@@ -39,13 +39,23 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @cli.command("compile")
 @click.argument("model")
 @click.option("--target", default="cpu", show_default=True, help="Target(s), comma-separated.")
-@click.option("--precision", default="fp32", show_default=True, help="fp32.")
+@click.option("--precision", default="fp32", show_default=True, help="fp32, fp16, int8 or int8-dynamic.")
 @click.option("--input", "input_", multiple=True, metavar="NAME:SHAPE[:DTYPE]",
               help="An input's example shape, e.g. x:1x3x224x224:float32 (repeat per input).")
 @click.option("--dynamic", multiple=True, metavar="NAME:AXIS[:DIMNAME]",
               help="Mark an input axis dynamic, e.g. x:0 (repeatable).")
 @click.option("--weights", type=click.Path(dir_okay=False), help="State dict for a factory MODEL.")
 @click.option("--eval", "eval_", metavar="DATA", help="Data to check parity on (.npz, folder, module:callable).")
+@click.option("--calib", metavar="DATA", help="Calibration data for int8 (.npz, folder, module:callable).")
+@click.option("--calib-method", default="minmax", show_default=True,
+              type=click.Choice(["minmax", "entropy", "percentile"]))
+@click.option("--calib-samples", default=128, show_default=True, type=int, help="Calibration samples at most.")
+@click.option("--shuffle", is_flag=True, help="Shuffle calibration samples (with --seed) before taking them.")
+@click.option("--random-calibration", is_flag=True, help="Calibrate int8 on random inputs (marked in the report).")
+@click.option("--preprocess", metavar="SPEC", help="Image preprocessing for image-folder DATA, e.g. "
+              "resize=256,crop=224,scale=1/255,mean=0.485/0.456/0.406,std=0.229/0.224/0.225,layout=NCHW")
+@click.option("--max-accuracy-drop", type=float, help="Accuracy points the artifact may lose (int8 default 1).")
+@click.option("--no-fallback", is_flag=True, help="Do not leave sensitive nodes in float when int8 misses parity.")
 @click.option("--out", type=click.Path(), help="Bundle directory to write (NAME.edgekit).")
 @click.option("--force", is_flag=True, help="Replace an existing bundle at --out.")
 @click.option("--allow-pickle", is_flag=True, help="Allow a pickled whole model (runs code from the file).")
@@ -55,15 +65,21 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of random parity inputs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 def compile_cmd(model: str, target: str, precision: str, input_: tuple[str, ...], dynamic: tuple[str, ...],
-                weights: str | None, eval_: str | None, out: str | None, force: bool, allow_pickle: bool,
-                exporter: str, no_simplify: bool, opset: int | None, seed: int, as_json: bool) -> None:
+                weights: str | None, eval_: str | None, calib: str | None, calib_method: str,
+                calib_samples: int, shuffle: bool, random_calibration: bool, preprocess: str | None,
+                max_accuracy_drop: float | None, no_fallback: bool, out: str | None, force: bool,
+                allow_pickle: bool, exporter: str, no_simplify: bool, opset: int | None, seed: int,
+                as_json: bool) -> None:
     """Compile MODEL (.onnx, TorchScript, .pt2, or package.module:factory) into a verified bundle."""
     from edgekit.compile.pipeline import compile_model
 
     art = compile_model(
         model, target=target, precision=precision, inputs=list(input_), dynamic=list(dynamic),
         weights=weights, eval_data=eval_, out=out, force=force, allow_pickle=allow_pickle,
-        exporter=exporter, simplify=not no_simplify, opset=opset, seed=seed,
+        exporter=exporter, simplify=not no_simplify, opset=opset, seed=seed, calibration=calib,
+        calib_method=calib_method, calib_samples=calib_samples, shuffle_calibration=shuffle,
+        random_calibration=random_calibration,
+        preprocess=preprocess, max_accuracy_drop=max_accuracy_drop, fallback=not no_fallback,
         log=None if as_json else _echo_err,
     )
     if as_json:
@@ -77,6 +93,9 @@ def compile_cmd(model: str, target: str, precision: str, input_: tuple[str, ...]
             click.echo(f"{name}: {report.summary()}")
             for failure in report.failures:
                 click.echo(f"  failure: {failure}")
+            for note in report.notes:
+                if note.startswith("WARNING"):
+                    click.echo(f"  {note}")
     if not art.passed:
         _echo_err(f"error: the bundle was written but failed parity; see {art.path / 'parity.md'}")
         raise click.exceptions.Exit(EXIT_PARITY)

@@ -22,6 +22,9 @@ COMPILE_KEYS = {
     "target": "target", "precision": "precision", "input": "input_", "dynamic": "dynamic",
     "weights": "weights", "eval": "eval_", "out": "out", "force": "force", "exporter": "exporter",
     "no-simplify": "no_simplify", "opset": "opset", "seed": "seed", "allow-pickle": "allow_pickle",
+    "calib": "calib", "calib-method": "calib_method", "calib-samples": "calib_samples",
+    "random-calibration": "random_calibration", "shuffle": "shuffle", "preprocess": "preprocess",
+    "max-accuracy-drop": "max_accuracy_drop", "no-fallback": "no_fallback",
 }
 
 

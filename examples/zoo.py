@@ -225,3 +225,4 @@ SMALL_MODELS = {
     "cnn": make_cnn, "mlp": make_mlp, "transformer": make_transformer, "gru": make_gru,
     "lstm": make_lstm, "two_in_two_out": make_two_in_two_out,
 }
+

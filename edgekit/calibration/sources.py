@@ -50,12 +50,53 @@ class DataSource:
         return digest.hexdigest()
 
 
-def open_data(data: Any) -> DataSource:
+def open_data(data: Any, preprocess: Any = None, limit: int | None = None,
+              shuffle_seed: int | None = None) -> DataSource:
     """Opens any DATA form: a path, ``package.module:callable``, an iterable, or a DataSource.
+
+    Args:
+        data: the DATA.
+        preprocess: an ``ImagePreprocess`` (or its text spec); makes a folder an image folder.
+        limit: keep at most this many records.
+        shuffle_seed: shuffle the records with this seed (the same order on every pass).
 
     Raises:
         InputError: the path does not exist or holds no readable arrays.
     """
+    source = _open(data, preprocess)
+    if shuffle_seed is not None:
+        source = _shuffled(source, shuffle_seed)
+    if limit is not None:
+        source = _limited(source, limit)
+    return source
+
+
+def _limited(source: DataSource, limit: int) -> DataSource:
+    def records() -> Iterator[Record]:
+        for index, record in enumerate(source):
+            if index >= limit:
+                return
+            yield record
+
+    return DataSource(records, f"{source.description}, first {limit}")
+
+
+def _shuffled(source: DataSource, seed: int) -> DataSource:
+    # Shuffling needs the order up front; records are materialised once (use a limit for large data).
+    items = list(source)
+    order = np.random.default_rng(seed).permutation(len(items))
+    return DataSource(lambda: (items[i] for i in order), f"{source.description}, shuffled (seed {seed})")
+
+
+def _open(data: Any, preprocess: Any) -> DataSource:
+    if preprocess is not None:
+        from edgekit.calibration.images import ImagePreprocess, image_folder
+
+        spec = preprocess if isinstance(preprocess, ImagePreprocess) else ImagePreprocess.parse(str(preprocess))
+        path = Path(str(data))
+        if not path.is_dir():
+            raise InputError(f"image data '{path}' is not a folder")
+        return image_folder(path, spec)
     if isinstance(data, DataSource):
         return data
     if isinstance(data, (str, Path)):
@@ -68,7 +109,8 @@ def open_data(data: Any) -> DataSource:
             if not files:
                 raise InputError(
                     f"data folder '{path}' holds no .npy or .npz files",
-                    note="DATA is an .npz, a folder of .npy/.npz, or package.module:callable",
+                    note="DATA is an .npz, a folder of .npy/.npz, an image folder with --preprocess, "
+                    "or package.module:callable",
                 )
             return DataSource(lambda: _folder_records(files), f"folder '{path}' ({len(files)} files)")
         if ":" in text and not path.exists() and not text.endswith((".npz", ".npy")):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,8 @@ from edgekit.compile.inputs import (
     torch_signature,
     varied_shapes,
 )
+from edgekit.compile.lowering import FallbackBudget, Lowered, lower, time_runtime
+from edgekit.compile.quantize import DEFAULT_CALIB_SAMPLES, PRECISIONS, QuantConfig, record_hashes
 from edgekit.compile.simplify import simplify as run_onnxsim
 from edgekit.compile.sources import ModelSource, load_source
 from edgekit.compile.torchref import TorchReference, flatten_outputs
@@ -40,7 +42,6 @@ from edgekit.runtimes.onnxruntime import OnnxRuntime
 from edgekit.signature import TensorSpec
 from edgekit.targets import get_target, parse_targets
 
-PRECISIONS = ("fp32",)
 RANDOM_BATCHES = 8
 GOLDEN_BATCHES = 4
 EVAL_BATCH = 8
@@ -92,6 +93,15 @@ def compile_model(
     simplify: bool = True,
     opset: int | None = None,
     seed: int = 0,
+    calibration: Any = None,
+    calib_method: str = "minmax",
+    calib_samples: int = DEFAULT_CALIB_SAMPLES,
+    shuffle_calibration: bool = False,
+    random_calibration: bool = False,
+    preprocess: Any = None,
+    max_accuracy_drop: float | None = None,
+    fallback: bool = True,
+    quant_config: QuantConfig | None = None,
     log: Log | None = None,
 ) -> Artifact:
     """Compiles a model into a verified bundle.
@@ -101,7 +111,7 @@ def compile_model(
             TorchScript, ``.pt2``, ``package.module:factory``).
         example_inputs: example tensors for an ``nn.Module`` (a tuple, forward order).
         target: a target name, a comma-separated list, or a list.
-        precision: ``fp32``.
+        precision: ``fp32``, ``fp16``, ``int8`` (static, QDQ, calibrated) or ``int8-dynamic``.
         inputs: ``NAME:SHAPE[:DTYPE]`` strings (or InputArg) giving input shapes.
         dynamic: ``NAME:AXIS[:DIMNAME]`` strings (or DynamicArg) marking dynamic axes.
         weights: a state dict (safetensors or ``torch.save``) for a factory or module.
@@ -112,7 +122,16 @@ def compile_model(
         exporter: ``auto`` (torch.export-based, then TorchScript-based), ``dynamo`` or ``torchscript``.
         simplify: run onnxsim (its result is kept only when numerically identical).
         opset: ONNX opset for the export; the exporter's default when None.
-        seed: seed of the random parity inputs.
+        seed: seed of the random parity inputs (and of random calibration).
+        calibration: DATA to calibrate int8 on (required for int8 unless random_calibration).
+        calib_method: ``minmax``, ``entropy`` or ``percentile``.
+        calib_samples: calibration samples to use at most.
+        shuffle_calibration: shuffle calibration samples (seeded by ``seed``) before taking them.
+        random_calibration: calibrate int8 on random inputs; the report says so first.
+        preprocess: an ImagePreprocess (or its text) for image-folder calibration/eval data.
+        max_accuracy_drop: accuracy points the artifact may lose (int8 default: 1).
+        fallback: leave the most sensitive nodes in float when int8 misses parity.
+        quant_config: full control of quantization (op types, per-channel, excluded nodes).
         log: receives progress lines; silent when None.
 
     Returns:
@@ -134,16 +153,36 @@ def compile_model(
     bundle_io.check_destination(out_path, force)
     source = load_source(model, weights, allow_pickle)
     say(f"model: {source.description}")
-    eval_source = open_data(eval_data) if eval_data is not None else None
+    eval_source = open_data(eval_data, preprocess) if eval_data is not None else None
+    config = quant_config or QuantConfig(method=calib_method, samples=calib_samples,
+                                         symmetric_activations="nvidia-gpu" in target_names,
+                                         random_calibration=random_calibration)
+    calib_source = None
+    if calibration is not None:
+        calib_source = open_data(calibration, preprocess, limit=config.samples,
+                                 shuffle_seed=seed if shuffle_calibration else None)
+    if precision == "int8" and calib_source is None and not config.random_calibration:
+        raise InputError(
+            "int8 needs calibration data (--calib DATA)",
+            note="real samples of what the model will see; --random-calibration calibrates on noise "
+            "and is marked so in the manifest and report",
+        )
+    rule = rule_for(precision, max_accuracy_drop=max_accuracy_drop)
 
     with tempfile.TemporaryDirectory(prefix="edgekit-") as scratch_dir:
         scratch = Path(scratch_dir)
-        prep = _prepare(source, example_inputs, input_args, dynamic_args, eval_source, exporter,
-                        opset, simplify, seed, scratch, say)
+        prep = _prepare(source, example_inputs, input_args, dynamic_args, eval_source, calib_source,
+                        exporter, opset, simplify, seed, scratch, say)
         batches_fn = _parity_batches(prep, eval_source, seed)
         next(iter(batches_fn()), None)  # a data source that does not fit fails here, before building
+        calib = _calibration_feeds(prep, calib_source, config, precision, seed)
+        lowered = None
+        if precision != "fp32":
+            lowered = _lower(prep, precision, config, calib, calib_source, rule, batches_fn, eval_source,
+                             seed, scratch, say, FallbackBudget(enabled=fallback))
+        notes = _notes(lowered, calib, batches_fn, eval_source)
         with bundle_io.staged_bundle(out_path) as staging:
-            portable = _write_portable(prep, staging)
+            portable = _write_portable(prep, staging, lowered.path if lowered else None)
             signature = {"inputs": [s.to_dict() for s in prep.specs],
                          "outputs": [s.to_dict() for s in _output_specs(portable)]}
             entries, reports = [], {}
@@ -155,12 +194,23 @@ def compile_model(
                 staged = bundle_io.Bundle(staging, {"signature": signature, "targets": [entry],
                                                     "precision": precision,
                                                     "files": {p: {} for p in entry["files"].values()}})
-                reports[t.name] = _check_target(prep, staged, t.name, batches_fn, eval_source, seed,
-                                                golden if not golden.feeds else None)
-                say(f"{t.name}: {reports[t.name].summary()}")
+                report = _check_target(prep, staged, t.name, rule, batches_fn, eval_source, seed,
+                                       golden if not golden.feeds else None,
+                                       (*notes, *entry.get("warnings", ())))
+                if lowered is not None:
+                    entry["speed"] = _speed(t, prep, staged, precision, scratch, golden)
+                    report = _with_speed_note(report, t.name, entry["speed"], say)
+                reports[t.name] = report
+                say(f"{t.name}: {report.summary()}")
             save_golden(staging / GOLDEN_FILE, golden, [s.name for s in prep.specs], prep.output_names)
             _write_reports(staging, reports)
             manifest = _manifest(out_path, prep, signature, precision, entries, reports)
+            manifest["quantization"] = lowered.summary if lowered else None
+            manifest["parity"]["rule_overrides"] = (
+                {"max_accuracy_drop": max_accuracy_drop} if max_accuracy_drop is not None else {})
+            manifest["notes"] = list(notes)
+            if notes and notes[0].startswith("WARNING"):
+                manifest = {"warning": notes[0], **manifest}  # the first thing a reader sees
             bundle_io.commit_bundle(staging, out_path, manifest)
     final = bundle_io.read_bundle(out_path, verify=False)
     first = reports[target_names[0]]
@@ -175,8 +225,8 @@ def _default_name(model: Any) -> str:
 
 
 def _prepare(source: ModelSource, example_inputs: tuple[Any, ...] | None, input_args: list[InputArg],
-             dynamic_args: list[DynamicArg], eval_source: DataSource | None, exporter: str,
-             opset: int | None, simplify: bool, seed: int, scratch: Path, say: Log) -> _Prepared:
+             dynamic_args: list[DynamicArg], eval_source: DataSource | None, calib_source: DataSource | None,
+             exporter: str, opset: int | None, simplify: bool, seed: int, scratch: Path, say: Log) -> _Prepared:
     """Gets a checked fp32 ONNX graph and the reference that the artifact must match."""
     rng = np.random.default_rng(seed)
     if source.is_torch:
@@ -189,6 +239,9 @@ def _prepare(source: ModelSource, example_inputs: tuple[Any, ...] | None, input_
         specs, example = torch_signature(names, example_inputs, input_args, first, dynamic_args)
     else:
         specs, example = _onnx_signature(source.onnx_path, input_args, dynamic_args), None
+    for data in (eval_source, calib_source):  # data that does not fit fails now, before any work
+        if data is not None:
+            next(batches(data, specs, 1), None)
     shapes = {s.name: tuple(example[s.name].shape) if example else concrete_shape(
         s, {a.name: a.shape for a in input_args}) for s in specs}
     int_high = {n: int(a.max()) + 1 for n, a in (example or {}).items() if np.issubdtype(a.dtype, np.integer)}
@@ -302,10 +355,125 @@ def _parity_batches(prep: _Prepared, eval_source: DataSource | None, seed: int) 
     return random_batches
 
 
-def _write_portable(prep: _Prepared, staging: Path) -> Path:
+def _calibration_feeds(prep: _Prepared, calib_source: DataSource | None, config: QuantConfig,
+                       precision: str, seed: int) -> list[dict[str, np.ndarray]]:
+    """Calibration batches: the calibration data, else (only when asked) seeded random inputs."""
+    if precision == "fp32":
+        return []
+    if calib_source is not None:
+        feeds = [b.feed for b in batches(calib_source, prep.specs, EVAL_BATCH)]
+        if not feeds:
+            raise InputError(f"{calib_source.description} holds no samples that fit the model")
+        return feeds
+    rng = np.random.default_rng(seed + 2)
+    count = config.samples if precision == "int8" else 8
+    lead = next((s for s in prep.shapes.values() if s), (1,))[0]
+    return [random_feed(prep.specs, prep.shapes, rng, prep.int_high) for _ in range(max(1, count // max(lead, 1)))]
+
+
+FALLBACK_CHECK_SAMPLES = 512
+
+
+def _lower(prep: _Prepared, precision: str, config: QuantConfig, calib: list[dict[str, np.ndarray]],
+           calib_source: DataSource | None, rule: Any, batches_fn: Callable[[], Iterator[Batch]],
+           eval_source: DataSource | None, seed: int, scratch: Path, say: Log, budget: FallbackBudget) -> Lowered:
+    """Quantizes the checked fp32 graph, judging each attempt by parity on (part of) the eval data."""
+    check_batches, seen = [], 0
+    for batch in batches_fn():
+        check_batches.append(batch)
+        seen += batch.samples
+        if seen >= FALLBACK_CHECK_SAMPLES:
+            break
+    refs = [prep.reference(b.feed) for b in check_batches]
+    by_id = {id(b.feed): r for b, r in zip(check_batches, refs)}
+    data_desc = eval_source.description if eval_source else f"seeded random inputs (seed {seed})"
+
+    def check(path: Path) -> ParityReport:
+        return compare(lambda feed: by_id[id(feed)], OnnxRuntime(path, optimization="all").run,
+                       iter(check_batches), prep.output_names, precision, rule,
+                       data_description=data_desc, reference_description=prep.reference_description,
+                       candidate_description=f"portable {precision} graph (onnxruntime)")
+
+    if calib_source is not None:
+        calib_desc = calib_source.description
+    elif precision == "int8":
+        calib_desc = f"RANDOM inputs (seed {seed + 2})"
+    else:
+        calib_desc = "seeded random inputs, for node sensitivity only"
+    lowered = lower(prep.onnx_path, precision, config, calib, calib_desc, check, scratch, say, budget)
+    prep.stages.append({
+        "stage": "quantize", "against": prep.reference_description, "passed": bool(lowered.report),
+        "detail": f"{precision}: {len(lowered.result.quantized_nodes)} node(s) quantized, "
+                  f"{len(lowered.summary['fallback_nodes'])} left in float by the fallback; "
+                  + (lowered.report.summary() if lowered.report else ""),
+    })
+    return lowered
+
+
+def _notes(lowered: Lowered | None, calib: list[dict[str, np.ndarray]],
+           batches_fn: Callable[[], Iterator[Batch]], eval_source: DataSource | None) -> tuple[str, ...]:
+    """What a reader of the report must know about how the artifact was made, warnings first."""
+    if lowered is None:
+        return ()
+    notes = []
+    calibration = lowered.summary.get("calibration") or {}
+    if calibration.get("random"):
+        notes.append("WARNING: int8 was calibrated on RANDOM inputs, not real data; "
+                     "its ranges may not fit real inputs")
+    if calib and eval_source is not None and calibration and not calibration.get("random"):
+        calib_rows = record_hashes(calib)
+        eval_rows = record_hashes([b.feed for b in batches_fn()])
+        shared = len(calib_rows & eval_rows)
+        if shared:
+            notes.append(f"WARNING: {shared} of {len(eval_rows)} evaluation samples were also calibration "
+                         "samples; parity on them is optimistic")
+    notes += lowered.summary["notes"]
+    history = lowered.history
+    if len(history) > 1:
+        left = lowered.summary["fallback_nodes"]
+        notes.append(
+            f"accuracy-aware fallback left {len(left)} node(s) in float ({', '.join(left)}); "
+            f"parity before: {'passed' if history[0]['passed'] else 'failed'} (min cosine "
+            f"{history[0]['min_cosine']:.5f}), after: {'passed' if history[-1]['passed'] else 'failed'} "
+            f"(min cosine {history[-1]['min_cosine']:.5f})"
+        )
+    return tuple(notes)
+
+
+def _speed(target: Any, prep: _Prepared, staged: bundle_io.Bundle, precision: str, scratch: Path,
+           golden: GoldenSet) -> dict[str, Any]:
+    """Times this target's artifact against an fp32 build of the same target, on the same input."""
+    ref_dir = scratch / f"fp32-{target.name}"
+    ref_dir.mkdir(exist_ok=True)
+    entry = target.build(prep.onnx_path, "fp32", ref_dir)
+    fp32_bundle = bundle_io.Bundle(ref_dir, {"signature": staged.manifest["signature"], "targets": [entry],
+                                             "precision": "fp32",
+                                             "files": {p: {} for p in entry["files"].values()}})
+    feed = golden.feeds[0]
+    fp32_rt = runtime_class(target.name).from_bundle(fp32_bundle, target.name)
+    rt = runtime_class(target.name).from_bundle(staged, target.name)
+    fp32_ms, ms = time_runtime(fp32_rt.run, feed), time_runtime(rt.run, feed)
+    fp32_rt.close()
+    rt.close()
+    return {"fp32_ms": round(fp32_ms, 4), "ms": round(ms, 4), "ratio_to_fp32": round(ms / fp32_ms, 3),
+            "input_shapes": {k: list(v.shape) for k, v in feed.items()}}
+
+
+def _with_speed_note(report: ParityReport, target: str, speed: dict[str, Any], say: Log) -> ParityReport:
+    ratio = speed["ratio_to_fp32"]
+    if ratio <= 1.05:
+        note = f"{report.precision} runs at {ratio:.2f}x the latency of fp32 on {target} here"
+    else:
+        note = (f"WARNING: SLOWER THAN FP32: {report.precision} on {target} takes {ratio:.2f}x the latency of "
+                f"fp32 on this host ({speed['ms']:.3g} ms vs {speed['fp32_ms']:.3g} ms)")
+        say(note)
+    return replace(report, notes=(*report.notes, note))
+
+
+def _write_portable(prep: _Prepared, staging: Path, lowered: Path | None = None) -> Path:
     import onnx
 
-    model = onnx.load(str(prep.onnx_path))
+    model = onnx.load(str(lowered or prep.onnx_path))
     source_meta = onnxio.metadata(model)
     onnxio.set_metadata(model, {**source_meta, "edgekit.version": library_versions().get("edgekit", "?"),
                                 "edgekit.source_sha256": prep.source.sha256})
@@ -314,21 +482,21 @@ def _write_portable(prep: _Prepared, staging: Path) -> Path:
     return path
 
 
-def _check_target(prep: _Prepared, staged: bundle_io.Bundle, name: str,
+def _check_target(prep: _Prepared, staged: bundle_io.Bundle, name: str, rule: Any,
                   batches_fn: Callable[[], Iterator[Batch]], eval_source: DataSource | None,
-                  seed: int, golden: GoldenSet | None) -> ParityReport:
+                  seed: int, golden: GoldenSet | None, notes: tuple[str, ...]) -> ParityReport:
     """Loads the target from the staging folder exactly as ``load`` will, and compares."""
     runtime = runtime_class(name).from_bundle(staged, name)
     entry, precision = staged.target(name), staged.precision
     data_desc = eval_source.description if eval_source else f"seeded random inputs (seed {seed})"
     report = compare(
-        prep.reference, runtime.run, batches_fn(), prep.output_names, precision, rule_for(precision),
+        prep.reference, runtime.run, batches_fn(), prep.output_names, precision, rule,
         data_description=data_desc, reference_description=prep.reference_description,
         candidate_description=f"{name} ({entry['backend']} {entry.get('backend_version')})",
-        golden=golden,
+        golden=golden, notes=notes,
     )
     runtime.close()
-    return ParityReport(**{**report.__dict__, "stages": tuple(prep.stages)})
+    return replace(report, stages=tuple(prep.stages))
 
 
 def _write_reports(staging: Path, reports: dict[str, ParityReport]) -> None:

@@ -138,14 +138,16 @@ class ParityReport:
 
     def to_markdown(self) -> str:
         """Verdict first, then a table per output: for pull-request comments."""
-        lines = [f"## edgekit parity: {'✅ PASSED' if self.passed else '❌ FAILED'}", ""]
+        warnings = [f"> **{n}**" for n in self.notes if n.startswith("WARNING")]
+        lines = [*warnings, *([""] if warnings else []),
+                 f"## edgekit parity: {'✅ PASSED' if self.passed else '❌ FAILED'}", ""]
         lines += [
             f"- precision: `{self.precision}`; rule: `{self.rule.to_dict()}`",
             f"- reference: {self.reference}",
             f"- candidate: {self.candidate}",
             f"- data: {self.data} ({self.samples} samples in {self.runs} runs)",
         ]
-        lines += [f"- note: {n}" for n in self.notes]
+        lines += [f"- note: {n}" for n in self.notes if not n.startswith("WARNING")]
         for failure in self.failures:
             lines.append(f"- **failure**: {failure}")
         lines += [

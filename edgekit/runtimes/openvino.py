@@ -21,9 +21,11 @@ if TYPE_CHECKING:
 
 INSTALL_HINT = "pip install 'edgekit[openvino]' (or: pip install openvino)"
 PERFORMANCE_HINTS = ("LATENCY", "THROUGHPUT")
-# OpenVINO's CPU plugin computes in bf16 by default on CPUs that have it; a bundle's
-# precision decides instead, so an fp32 artifact runs in fp32.
-INFERENCE_PRECISION = {"fp32": "f32", "fp16": "f16"}
+# OpenVINO's CPU plugin computes floating-point layers in bf16 by default on CPUs that
+# have it, which an fp32 artifact's parity would not survive. The bundle's graph decides
+# the precision instead: f32 for float layers (fp16 weights are widened, as OpenVINO does
+# on CPUs without fp16 compute); QDQ layers still execute in int8.
+INFERENCE_PRECISION = {"fp32": "f32", "fp16": "f32", "int8": "f32", "int8-dynamic": "f32"}
 
 
 def probe() -> str | None:
@@ -84,8 +86,9 @@ class OpenVinoRuntime(Runtime):
         core = ov.Core()
         self.config = compile_config(bundle.precision, hint, threads, cache)
         self._compiled = core.compile_model(str(xml), "CPU", self.config)
-        names = [p.get_any_name() for p in self._compiled.outputs]
-        self._out_index = [names.index(n) for n in self.output_names]
+        # A port may carry several tensor names (fp16 graphs end in Casts); match any of them.
+        ports = [set(p.get_names()) for p in self._compiled.outputs]
+        self._out_index = [next(i for i, names in enumerate(ports) if n in names) for n in self.output_names]
         self._local = threading.local()
 
     @classmethod

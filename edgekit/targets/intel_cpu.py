@@ -28,7 +28,13 @@ class IntelCpuTarget(Target):
         model = ov.convert_model(str(onnx_path))
         xml = out_dir / "model.xml"
         ov.save_model(model, str(xml), compress_to_fp16=False)
-        details = {"execution": self._execution(xml, precision)}
+        execution = self._execution(xml, precision)
+        details: dict[str, Any] = {"execution": execution}
+        if precision == "int8" and execution and not any(
+            p in ("i8", "u8") for precisions in execution.values() for p in precisions
+        ):
+            details["warnings"] = [f"WARNING: OpenVINO runs no compute layer in int8 ({execution}); "
+                                   "the QDQ graph executes in float on this CPU"]
         return {"model": xml, "weights": out_dir / "model.bin"}, details
 
     @staticmethod
