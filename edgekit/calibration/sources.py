@@ -89,14 +89,15 @@ def _shuffled(source: DataSource, seed: int) -> DataSource:
 
 
 def _open(data: Any, preprocess: Any) -> DataSource:
-    if preprocess is not None:
-        from edgekit.calibration.images import ImagePreprocess, image_folder
+    if isinstance(data, (str, Path)) and Path(data).is_dir():
+        from edgekit.calibration.images import IMAGE_SUFFIXES, ImagePreprocess, image_folder
 
-        spec = preprocess if isinstance(preprocess, ImagePreprocess) else ImagePreprocess.parse(str(preprocess))
-        path = Path(str(data))
-        if not path.is_dir():
-            raise InputError(f"image data '{path}' is not a folder")
-        return image_folder(path, spec)
+        if any(p.suffix.lower() in IMAGE_SUFFIXES for p in Path(data).rglob("*")):
+            if preprocess is None:
+                raise InputError(f"'{data}' is an image folder; it needs a preprocessing spec",
+                                 note="give --preprocess, e.g. resize=256,crop=224,scale=1/255,layout=NCHW")
+            spec = preprocess if isinstance(preprocess, ImagePreprocess) else ImagePreprocess.parse(str(preprocess))
+            return image_folder(Path(data), spec)
     if isinstance(data, DataSource):
         return data
     if isinstance(data, (str, Path)):

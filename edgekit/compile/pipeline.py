@@ -505,7 +505,9 @@ def _write_reports(staging: Path, reports: dict[str, ParityReport]) -> None:
     passed = all(r.passed for r in reports.values())
     doc = {"schema_version": 1, "passed": passed, "reports": {n: r.to_dict() for n, r in reports.items()}}
     (staging / "parity.json").write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n")
-    md = "\n".join(f"# target `{n}`\n\n{r.to_markdown()}" for n, r in reports.items())
+    shared = [n for n in next(iter(reports.values())).notes if n.startswith("WARNING")]
+    banner = "".join(f"> **{n}**\n" for n in shared) + ("\n" if shared else "")
+    md = banner + "\n".join(f"# target `{n}`\n\n{r.to_markdown()}" for n, r in reports.items())
     (staging / "parity.md").write_text(md)
 
 

@@ -197,29 +197,32 @@ def _node_summary(fp32: Path, out: Path, ops: tuple[str, ...], precision: str) -
     return [c for c in candidates if c in quantized], [c for c in candidates if c not in quantized]
 
 
-def record_hashes(feeds: list[Feed]) -> set[str]:
-    """One hash per sample row, to find evaluation samples that were also used for calibration."""
-    import hashlib
-
-    hashes = set()
+def _row_bytes(feeds: list[Feed]) -> Iterator[bytes]:
+    """Each sample's bytes, row by row, so that hashes do not depend on how samples were batched."""
     for feed in feeds:
         names = sorted(feed)
-        rows = min(len(feed[n]) for n in names) if names and all(feed[n].ndim for n in names) else 0
-        for i in range(rows):
-            digest = hashlib.sha1()
-            for n in names:
-                digest.update(np.ascontiguousarray(feed[n][i]).tobytes())
-            hashes.add(digest.hexdigest())
-    return hashes
+        leads = {feed[n].shape[0] for n in names if feed[n].ndim}
+        if len(leads) != 1 or any(feed[n].ndim == 0 for n in names):
+            yield b"".join(n.encode() + np.ascontiguousarray(feed[n]).tobytes() for n in names)
+            continue
+        for i in range(leads.pop()):
+            yield b"".join(n.encode() + np.ascontiguousarray(feed[n][i]).tobytes() for n in names)
+
+
+def record_hashes(feeds: list[Feed]) -> set[str]:
+    """One hash per sample, to find evaluation samples that were also used for calibration."""
+    import hashlib
+
+    return {hashlib.sha1(row).hexdigest() for row in _row_bytes(feeds)}
 
 
 def feeds_fingerprint(feeds: list[Feed]) -> str:
+    """sha256 of the calibration samples, in order, independent of batching."""
     import hashlib
 
     digest = hashlib.sha256()
-    for feed in feeds:
-        for name in sorted(feed):
-            digest.update(name.encode() + np.ascontiguousarray(feed[name]).tobytes())
+    for row in _row_bytes(feeds):
+        digest.update(hashlib.sha256(row).digest())
     return digest.hexdigest()
 
 
