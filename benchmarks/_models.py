@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ def compile_at(model: torch.nn.Module, example: tuple[torch.Tensor, ...], precis
                target: str = "cpu", dynamic: list[str] | None = None) -> edgekit.compile.pipeline.Artifact:
     """Builds a bundle. int8 calibrates on 32 seeded random samples: these zoo models have random
     weights and no dataset, so real-data accuracy is not what these benchmarks measure."""
-    name = [s for s in ("x", "tokens") if s in str(model.forward.__code__.co_varnames)][0]
+    name = next(iter(inspect.signature(model.forward).parameters))
     arr = example[0].numpy()
     rng = np.random.default_rng(1)
     if np.issubdtype(arr.dtype, np.integer):

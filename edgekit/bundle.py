@@ -64,6 +64,13 @@ class Bundle:
         parity = self.manifest.get("parity") or {}
         return parity.get("passed")
 
+    @classmethod
+    def staged(cls, root: Path, signature: dict[str, Any], entry: dict[str, Any], precision: str) -> Bundle:
+        """A view of one freshly built target, before the manifest exists: for checking it
+        through the very runtime that ``load`` will use."""
+        files = {p: {} for p in entry["files"].values()}
+        return cls(root, {"signature": signature, "targets": [entry], "precision": precision, "files": files})
+
     def target(self, name: str) -> dict[str, Any]:
         for entry in self.manifest["targets"]:
             if entry["name"] == name:

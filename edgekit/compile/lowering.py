@@ -9,14 +9,16 @@ until parity passes or the fallback budget is spent.
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edgekit.calibration.sources import Batch, DataSource, batches
+from edgekit.compile.inputs import random_feed
+from edgekit.compile.prepare import Prepared
 from edgekit.compile.quantize import (
     MIN_CALIB_SAMPLES,
     QuantConfig,
@@ -24,13 +26,19 @@ from edgekit.compile.quantize import (
     feeds_fingerprint,
     preprocess,
     quantize,
+    record_hashes,
 )
 from edgekit.compile.sensitivity import node_errors
+from edgekit.errors import InputError
+from edgekit.parity.compare import compare
 from edgekit.parity.report import ParityReport
 from edgekit.runtimes.onnxruntime import OnnxRuntime
 
 Feed = dict[str, np.ndarray]
+Log = Callable[[str], None]
 MAX_FALLBACK_ROUNDS = 8
+FALLBACK_CHECK_SAMPLES = 512
+CALIB_BATCH = 8
 
 
 @dataclass(frozen=True)
@@ -128,17 +136,83 @@ def _step(round_: int, added: list[Any], result: QuantResult, report: ParityRepo
     }
 
 
-def time_runtime(run: Callable[[Feed], Any], feed: Feed, repeats: int = 20) -> float:
-    """Median milliseconds of ``run(feed)`` after a short warm-up."""
-    for _ in range(3):
-        run(feed)
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run(feed)
-        samples.append((time.perf_counter() - start) * 1e3)
-    return float(np.median(samples))
+def calibration_feeds(prep: Prepared, calib_source: DataSource | None, config: QuantConfig,
+                       precision: str, seed: int) -> list[dict[str, np.ndarray]]:
+    """Calibration batches: the calibration data, else (only when asked) seeded random inputs."""
+    if precision == "fp32":
+        return []
+    if calib_source is not None:
+        feeds = [b.feed for b in batches(calib_source, prep.specs, CALIB_BATCH)]
+        if not feeds:
+            raise InputError(f"{calib_source.description} holds no samples that fit the model")
+        return feeds
+    rng = np.random.default_rng(seed + 2)
+    count = config.samples if precision == "int8" else 8
+    lead = next((s for s in prep.shapes.values() if s), (1,))[0]
+    return [random_feed(prep.specs, prep.shapes, rng, prep.int_high) for _ in range(max(1, count // max(lead, 1)))]
 
 
-def portable_runner(path: Path) -> OnnxRuntime:
-    return OnnxRuntime(path, optimization="all")
+def lower_prepared(prep: Prepared, precision: str, config: QuantConfig, calib: list[dict[str, np.ndarray]],
+           calib_source: DataSource | None, rule: Any, batches_fn: Callable[[], Iterator[Batch]],
+           eval_source: DataSource | None, seed: int, scratch: Path, say: Log, budget: FallbackBudget) -> Lowered:
+    """Quantizes the checked fp32 graph, judging each attempt by parity on (part of) the eval data."""
+    check_batches, seen = [], 0
+    for batch in batches_fn():
+        check_batches.append(batch)
+        seen += batch.samples
+        if seen >= FALLBACK_CHECK_SAMPLES:
+            break
+    refs = [prep.reference(b.feed) for b in check_batches]
+    by_id = {id(b.feed): r for b, r in zip(check_batches, refs)}
+    data_desc = eval_source.description if eval_source else f"seeded random inputs (seed {seed})"
+
+    def check(path: Path) -> ParityReport:
+        return compare(lambda feed: by_id[id(feed)], OnnxRuntime(path, optimization="all").run,
+                       iter(check_batches), prep.output_names, precision, rule,
+                       data_description=data_desc, reference_description=prep.reference_description,
+                       candidate_description=f"portable {precision} graph (onnxruntime)")
+
+    if calib_source is not None:
+        calib_desc = calib_source.description
+    elif precision == "int8":
+        calib_desc = f"RANDOM inputs (seed {seed + 2})"
+    else:
+        calib_desc = "seeded random inputs, for node sensitivity only"
+    lowered = lower(prep.onnx_path, precision, config, calib, calib_desc, check, scratch, say, budget)
+    prep.stages.append({
+        "stage": "quantize", "against": prep.reference_description, "passed": bool(lowered.report),
+        "detail": f"{precision}: {len(lowered.result.quantized_nodes)} node(s) quantized, "
+                  f"{len(lowered.summary['fallback_nodes'])} left in float by the fallback; "
+                  + (lowered.report.summary() if lowered.report else ""),
+    })
+    return lowered
+
+
+def report_notes(lowered: Lowered | None, calib: list[dict[str, np.ndarray]],
+           batches_fn: Callable[[], Iterator[Batch]], eval_source: DataSource | None) -> tuple[str, ...]:
+    """What a reader of the report must know about how the artifact was made, warnings first."""
+    if lowered is None:
+        return ()
+    notes = []
+    calibration = lowered.summary.get("calibration") or {}
+    if calibration.get("random"):
+        notes.append("WARNING: int8 was calibrated on RANDOM inputs, not real data; "
+                     "its ranges may not fit real inputs")
+    if calib and eval_source is not None and calibration and not calibration.get("random"):
+        calib_rows = record_hashes(calib)
+        eval_rows = record_hashes([b.feed for b in batches_fn()])
+        shared = len(calib_rows & eval_rows)
+        if shared:
+            notes.append(f"WARNING: {shared} of {len(eval_rows)} evaluation samples were also calibration "
+                         "samples; parity on them is optimistic")
+    notes += lowered.summary["notes"]
+    history = lowered.history
+    if len(history) > 1:
+        left = lowered.summary["fallback_nodes"]
+        notes.append(
+            f"accuracy-aware fallback left {len(left)} node(s) in float ({', '.join(left)}); "
+            f"parity before: {'passed' if history[0]['passed'] else 'failed'} (min cosine "
+            f"{history[0]['min_cosine']:.5f}), after: {'passed' if history[-1]['passed'] else 'failed'} "
+            f"(min cosine {history[-1]['min_cosine']:.5f})"
+        )
+    return tuple(notes)

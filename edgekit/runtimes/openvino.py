@@ -88,6 +88,11 @@ class OpenVinoRuntime(Runtime):
         self._compiled = core.compile_model(str(xml), "CPU", self.config)
         # A port may carry several tensor names (fp16 graphs end in Casts); match any of them.
         ports = [set(p.get_names()) for p in self._compiled.outputs]
+        missing = [n for n in self.output_names if not any(n in names for names in ports)]
+        if missing:
+            from edgekit.errors import BundleError
+
+            raise BundleError(f"the OpenVINO model lacks output(s) {', '.join(missing)} of the bundle's signature")
         self._out_index = [next(i for i, names in enumerate(ports) if n in names) for n in self.output_names]
         self._local = threading.local()
 
