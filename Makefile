@@ -36,6 +36,8 @@ test: venv
 
 bench: venv
 	$(PY) benchmarks/cpu_latency.py
+	$(PY) benchmarks/precisions.py
+	$(PY) benchmarks/openvino_latency.py
 
 clean:
 	rm -rf build $(VENV)

@@ -1,4 +1,9 @@
-"""Shared timing helpers: interleaved rounds, so that machine noise hits every contender alike."""
+"""Shared timing helpers: contenders take turns in blocks, in a rotating order, so that machine
+noise (frequency changes, a neighbour's load) hits every contender alike.
+
+Blocks, not single calls: onnxruntime's and OpenVINO's worker threads spin for a while after
+each run, and alternating call by call makes each contender compete with the last one's
+spinning threads. The first calls of every block are not timed, for the same reason."""
 
 from __future__ import annotations
 
@@ -9,13 +14,17 @@ from collections.abc import Callable
 
 def measure(contenders: dict[str, Callable[[], object]], warmup: int = 5, rounds: int = 5,
             per_round: int = 10) -> dict[str, list[float]]:
-    """Latency samples in milliseconds per contender, measured in alternating rounds."""
+    """Latency samples in milliseconds per contender: ``rounds * per_round`` calls each."""
     for fn in contenders.values():
         for _ in range(warmup):
             fn()
     samples: dict[str, list[float]] = {name: [] for name in contenders}
-    for _ in range(rounds):
-        for name, fn in contenders.items():
+    order = list(contenders.items())
+    for i in range(rounds):
+        shift = i % len(order)
+        for name, fn in order[shift:] + order[:shift]:
+            for _ in range(2):
+                fn()
             for _ in range(per_round):
                 start = time.perf_counter()
                 fn()

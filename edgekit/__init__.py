@@ -7,6 +7,7 @@ backend only: torch, onnx and onnxsim are imported by compilation alone.
 from __future__ import annotations
 
 from edgekit import compile  # a callable package: edgekit.compile(model, ...)
+from edgekit.api import check
 from edgekit.errors import BundleError, EdgekitError, InputError, ParityError, TargetUnavailable
 from edgekit.runtimes import Runtime, load
 from edgekit.signature import TensorSpec
@@ -17,13 +18,6 @@ try:
     __version__ = _version("edgekit")
 except Exception:  # running from a source tree that is not installed
     __version__ = "0.0.0"
-
-
-def check(*args, **kwargs):  # type: ignore[no-untyped-def]
-    """Re-runs parity on a built artifact; see ``edgekit.api.check``."""
-    from edgekit.api import check as _check
-
-    return _check(*args, **kwargs)
 
 
 __all__ = [

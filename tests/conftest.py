@@ -42,3 +42,30 @@ def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[
 
     return subprocess.run([sys.executable, "-m", "edgekit", *args], capture_output=True, text=True,
                           cwd=cwd or ROOT, timeout=900)
+
+
+def assert_thread_safe(rt, feeds: list[dict], threads: int = 4, calls: int = 30) -> None:
+    """Many threads share one runtime; every result equals the serial one."""
+    import threading
+
+    import numpy as np
+
+    serial = [rt.run(feed) for feed in feeds]
+    errors: list[BaseException] = []
+
+    def worker(k: int) -> None:
+        try:
+            for j in range(calls):
+                i = (k + j) % len(feeds)
+                got = rt.run(feeds[i])
+                for name, want in serial[i].items():
+                    np.testing.assert_array_equal(got[name], want)
+        except BaseException as err:  # collected and re-raised in the main thread
+            errors.append(err)
+
+    pool = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    assert not errors, errors[0]

@@ -9,6 +9,7 @@ import pytest
 
 import edgekit
 from edgekit.targets import get_target
+from tests.conftest import assert_thread_safe
 
 pytestmark = pytest.mark.skipif(get_target("intel-cpu").probe() is not None,
                                 reason="openvino is not installed")
@@ -68,24 +69,6 @@ def test_throughput_hint_and_threads(two_target_bundle) -> None:
 
 
 def test_threads_share_one_runtime(two_target_bundle) -> None:
-    import threading
-
     rt = edgekit.load(two_target_bundle.path, target="intel-cpu")
-    inputs = [np.random.default_rng(i).random((1 + i % 3, 1, 8, 8), dtype=np.float32) for i in range(6)]
-    serial = [rt.run({"image": x})["output"] for x in inputs]
-    errors = []
-
-    def worker(k: int) -> None:
-        try:
-            for j in range(30):
-                i = (k + j) % len(inputs)
-                np.testing.assert_array_equal(rt.run({"image": inputs[i]})["output"], serial[i])
-        except BaseException as err:  # re-raised below
-            errors.append(err)
-
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors[0]
+    rng = np.random.default_rng(0)
+    assert_thread_safe(rt, [{"image": rng.random((1 + i % 3, 1, 8, 8), dtype=np.float32)} for i in range(6)])

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 
 import edgekit
 from edgekit.errors import InputError
+from tests.conftest import assert_thread_safe
 
 
 @pytest.fixture(scope="module")
@@ -60,21 +59,4 @@ def test_signature_and_repr(rt) -> None:
 
 
 def test_threads_give_serial_results(rt) -> None:
-    inputs = [good(1 + i % 3) for i in range(8)]
-    serial = [rt.run({"image": x})["output"] for x in inputs]
-    errors: list[BaseException] = []
-
-    def worker(k: int) -> None:
-        try:
-            for _ in range(25):
-                i = (k * 7) % len(inputs)
-                np.testing.assert_array_equal(rt.run({"image": inputs[i]})["output"], serial[i])
-        except BaseException as err:  # collected and re-raised in the main thread
-            errors.append(err)
-
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors, errors[0]
+    assert_thread_safe(rt, [{"image": good(1 + i % 3)} for i in range(8)])
