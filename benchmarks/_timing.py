@@ -3,7 +3,7 @@ noise (frequency changes, a neighbour's load) hits every contender alike.
 
 Blocks, not single calls: onnxruntime's and OpenVINO's worker threads spin for a while after
 each run, and alternating call by call makes each contender compete with the last one's
-spinning threads. The first calls of every block are not timed, for the same reason."""
+spinning threads. The first 50 ms of every block are not timed, for the same reason."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ def measure(contenders: dict[str, Callable[[], object]], warmup: int = 5, rounds
     for i in range(rounds):
         shift = i % len(order)
         for name, fn in order[shift:] + order[:shift]:
-            for _ in range(2):
+            settle = time.perf_counter() + 0.05  # let the last contender's threads stop spinning
+            while time.perf_counter() < settle:
                 fn()
             for _ in range(per_round):
                 start = time.perf_counter()

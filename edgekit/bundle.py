@@ -71,6 +71,11 @@ class Bundle:
         files = {p: {} for p in entry["files"].values()}
         return cls(root, {"signature": signature, "targets": [entry], "precision": precision, "files": files})
 
+    def target_inputs(self, name: str) -> list[TensorSpec]:
+        """The input signature a target runs with: the bundle's, unless the target fixed shapes."""
+        specs = self.target(name).get("inputs")
+        return [TensorSpec.from_dict(d) for d in specs] if specs else self.inputs
+
     def target(self, name: str) -> dict[str, Any]:
         for entry in self.manifest["targets"]:
             if entry["name"] == name:

@@ -56,6 +56,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
               "resize=256,crop=224,scale=1/255,mean=0.485/0.456/0.406,std=0.229/0.224/0.225,layout=NCHW")
 @click.option("--max-accuracy-drop", type=float, help="Accuracy points the artifact may lose (int8 default 1).")
 @click.option("--no-fallback", is_flag=True, help="Do not leave sensitive nodes in float when int8 misses parity.")
+@click.option("--static-shapes", is_flag=True,
+              help="intel-cpu: fix inputs at the example shapes (faster; other sizes are refused).")
 @click.option("--out", type=click.Path(), help="Bundle directory to write (NAME.edgekit).")
 @click.option("--force", is_flag=True, help="Replace an existing bundle at --out.")
 @click.option("--allow-pickle", is_flag=True, help="Allow a pickled whole model (runs code from the file).")
@@ -67,7 +69,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 def compile_cmd(model: str, target: str, precision: str, input_: tuple[str, ...], dynamic: tuple[str, ...],
                 weights: str | None, eval_: str | None, calib: str | None, calib_method: str,
                 calib_samples: int, shuffle: bool, random_calibration: bool, preprocess: str | None,
-                max_accuracy_drop: float | None, no_fallback: bool, out: str | None, force: bool,
+                max_accuracy_drop: float | None, no_fallback: bool, static_shapes: bool, out: str | None,
+                force: bool,
                 allow_pickle: bool, exporter: str, no_simplify: bool, opset: int | None, seed: int,
                 as_json: bool) -> None:
     """Compile MODEL (.onnx, TorchScript, .pt2, or package.module:factory) into a verified bundle."""
@@ -80,6 +83,7 @@ def compile_cmd(model: str, target: str, precision: str, input_: tuple[str, ...]
         calib_method=calib_method, calib_samples=calib_samples, shuffle_calibration=shuffle,
         random_calibration=random_calibration,
         preprocess=preprocess, max_accuracy_drop=max_accuracy_drop, fallback=not no_fallback,
+        static_shapes=static_shapes,
         log=None if as_json else _echo_err,
     )
     if as_json:

@@ -24,7 +24,7 @@ COMPILE_KEYS = {
     "no-simplify": "no_simplify", "opset": "opset", "seed": "seed", "allow-pickle": "allow_pickle",
     "calib": "calib", "calib-method": "calib_method", "calib-samples": "calib_samples",
     "random-calibration": "random_calibration", "shuffle": "shuffle", "preprocess": "preprocess",
-    "max-accuracy-drop": "max_accuracy_drop", "no-fallback": "no_fallback",
+    "max-accuracy-drop": "max_accuracy_drop", "no-fallback": "no_fallback", "static-shapes": "static_shapes",
 }
 
 

@@ -76,6 +76,7 @@ def compile_model(
     max_accuracy_drop: float | None = None,
     fallback: bool = True,
     quant_config: QuantConfig | None = None,
+    static_shapes: bool = False,
     log: Log | None = None,
 ) -> Artifact:
     """Compiles a model into a verified bundle.
@@ -106,6 +107,8 @@ def compile_model(
         max_accuracy_drop: accuracy points the artifact may lose (int8 default: 1).
         fallback: leave the most sensitive nodes in float when int8 misses parity.
         quant_config: full control of quantization (op types, per-channel, excluded nodes).
+        static_shapes: targets that can specialise (intel-cpu) fix every input at its example
+            shape; the portable ONNX keeps its dynamic axes.
         log: receives progress lines; silent when None.
 
     Returns:
@@ -155,6 +158,10 @@ def compile_model(
             lowered = lower_prepared(prep, precision, config, calib, calib_source, rule, batches_fn, eval_source,
                              seed, scratch, say, FallbackBudget(enabled=fallback))
         notes = report_notes(lowered, calib, batches_fn, eval_source)
+        target_options: dict[str, Any] = {}
+        if static_shapes:
+            target_options = {"static_shapes": {s.name: prep.shapes[s.name] for s in prep.specs},
+                              "dtypes": {s.name: s.dtype for s in prep.specs}}
         with bundle_io.staged_bundle(out_path) as staging:
             portable = _write_portable(prep, staging, lowered.path if lowered else None)
             signature = {"inputs": [s.to_dict() for s in prep.specs],
@@ -163,7 +170,7 @@ def compile_model(
             golden = GoldenSet(GOLDEN_BATCHES)
             for t in targets:
                 say(f"building target {t.name} ({t.backend})")
-                entry = t.build(portable, precision, staging)
+                entry = t.build(portable, precision, staging, **target_options)
                 entries.append(entry)
                 staged = bundle_io.Bundle.staged(staging, signature, entry, precision)
                 report = _check_target(prep, staged, t.name, rule, batches_fn, eval_source, seed,

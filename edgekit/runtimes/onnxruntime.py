@@ -92,7 +92,7 @@ class OnnxRuntime(Runtime):
     def from_bundle(cls, bundle: Bundle, target: str, threads: int | None = None) -> OnnxRuntime:
         entry = bundle.target(target)
         return cls(bundle.file(entry["files"]["model"]), target, bundle, threads,
-                   inputs=bundle.inputs, outputs=bundle.outputs)
+                   inputs=bundle.target_inputs(target), outputs=bundle.outputs)
 
     def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return dict(zip(self.output_names, self._session.run(self.output_names, feed)))

@@ -76,7 +76,7 @@ class OpenVinoRuntime(Runtime):
                  hint: str = "LATENCY", cache_dir: Path | None = None) -> None:
         import openvino as ov
 
-        super().__init__(bundle.inputs, bundle.outputs, target, bundle)
+        super().__init__(bundle.target_inputs(target), bundle.outputs, target, bundle)
         if hint not in PERFORMANCE_HINTS:
             from edgekit.errors import InputError
 

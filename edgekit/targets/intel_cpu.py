@@ -1,8 +1,10 @@
 """Target ``intel-cpu``: the bundle's ONNX converted to OpenVINO IR (.xml + .bin).
 
 Weights are saved as they are (no fp16 compression of an fp32 graph); dynamic axes
-stay dynamic. The manifest records the precision the CPU plugin really executes
-the compute-heavy layers in, read from the compiled model's runtime information.
+stay dynamic, unless static shapes are asked for: then the IR is reshaped to the
+example shapes, and the runtime refuses other sizes with an InputError. The manifest
+records the precision the CPU plugin really executes the compute-heavy layers in, read
+from the compiled model's runtime information.
 """
 
 from __future__ import annotations
@@ -26,10 +28,17 @@ class IntelCpuTarget(Target):
         import openvino as ov
 
         model = ov.convert_model(str(onnx_path))
+        details: dict[str, Any] = {}
+        static = options.get("static_shapes")
+        if static:
+            # Fixed shapes let OpenVINO plan memory and pick kernels once; other sizes are refused.
+            model.reshape({name: ov.PartialShape(list(shape)) for name, shape in static.items()})
+            details["inputs"] = [{"name": n, "shape": list(s), "dtype": options["dtypes"][n]}
+                                 for n, s in static.items()]
         xml = out_dir / "model.xml"
         ov.save_model(model, str(xml), compress_to_fp16=False)
         execution = self._execution(xml, precision)
-        details: dict[str, Any] = {"execution": execution}
+        details["execution"] = execution
         if precision == "int8" and execution and not any(
             p in ("i8", "u8") for precisions in execution.values() for p in precisions
         ):
