@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(PIP) install -q --no-index --no-deps "$(TORCH_SPEC)" 2>/dev/null \
 	  || command -v nvidia-smi >/dev/null \
 	  || $(PIP) install -q --no-deps "$(TORCH_SPEC)" --index-url $(TORCH_INDEX)
-	$(PIP) install -q "$(TORCH_SPEC)" -e ".[compile,openvino,dev]"
+	$(PIP) install -q "$(TORCH_SPEC)" -e ".[compile,openvino,signing,dev]"
 	touch $@
 
 venv: $(VENV)/.installed

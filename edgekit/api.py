@@ -19,6 +19,7 @@ def check(
     target: str | None = None,
     weights: str | Path | None = None,
     accept_failed: bool = True,
+    verify_key: str | os.PathLike[str] | bytes | None = None,
 ) -> ParityReport:
     """Re-runs parity on a built artifact.
 
@@ -34,8 +35,10 @@ def check(
         target: which of the bundle's targets to check, when given a path.
         weights: state dict for a factory ``reference``.
         accept_failed: check a bundle that failed parity at build time (default: yes).
+        verify_key: refuse the bundle unless this Ed25519 public key signed it.
     """
-    rt = runtime if isinstance(runtime, Runtime) else load(runtime, target, accept_failed=accept_failed)
+    rt = runtime if isinstance(runtime, Runtime) else load(runtime, target, accept_failed=accept_failed,
+                                                           verify_key=verify_key)
     if reference is None:
         if data is not None:
             raise InputError("checking on new data needs a reference model", note="pass --against MODEL")

@@ -62,7 +62,7 @@ class Bundle:
     @property
     def parity_passed(self) -> bool | None:
         parity = self.manifest.get("parity") or {}
-        return parity.get("passed")
+        return parity.get("passed")  # validated on read: True, False or None
 
     @classmethod
     def staged(cls, root: Path, signature: dict[str, Any], entry: dict[str, Any], precision: str) -> Bundle:
@@ -84,6 +84,13 @@ class Bundle:
             f"bundle {self.path} has no target '{name}'",
             note=f"it has: {', '.join(self.target_names) or 'none'}",
         )
+
+    def target_file(self, target: str, role: str) -> Path:
+        """The file a target lists under ``role`` (``model``, ``weights`` …)."""
+        files = self.target(target)["files"]
+        if role not in files:
+            raise BundleError(f"bundle {self.path.name}: target '{target}' lists no '{role}' file")
+        return self.file(files[role])
 
     def file(self, relpath: str) -> Path:
         """The path of a file the manifest lists; refuses anything else."""
@@ -157,21 +164,76 @@ def _validate_manifest(root: Path, manifest: Any) -> None:
             f"this edgekit reads version {SCHEMA_VERSION}",
             note="rebuild the bundle with this edgekit, or load it with the edgekit that built it",
         )
-    files = manifest["files"]
-    if not isinstance(files, dict) or not all(
-        isinstance(v, dict) and isinstance(v.get("sha256"), str) and isinstance(v.get("size"), int)
-        for v in files.values()
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise BundleError(f"bundle manifest in {root} is malformed: {problem}")
+
+
+_PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic")
+
+
+def _spec_problem(spec: Any, where: str) -> str | None:
+    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+        return f"{where} is not a named tensor"
+    shape = spec.get("shape")
+    if not isinstance(shape, list) or not all(
+        (isinstance(d, int) and not isinstance(d, bool) and d >= 0) or (isinstance(d, str) and d) for d in shape
     ):
-        raise BundleError(f"bundle manifest in {root} has a malformed 'files' table")
-    signature = manifest["signature"]
-    try:
-        for key in ("inputs", "outputs"):
-            for spec in signature[key]:
-                TensorSpec.from_dict(spec)
-        for target in manifest["targets"]:
-            str(target["name"])
-    except (KeyError, TypeError) as err:
-        raise BundleError(f"bundle manifest in {root} has a malformed signature or targets") from err
+        return f"{where} '{spec['name']}' has a malformed shape"
+    dtype = spec.get("dtype")
+    if not isinstance(dtype, str) or dtype not in _DTYPES:
+        return f"{where} '{spec['name']}' has an unknown dtype {dtype!r}"
+    return None
+
+
+_DTYPES = ("float32", "float16", "float64", "bfloat16", "int8", "uint8", "int16", "uint16", "int32",
+           "uint32", "int64", "uint64", "bool")
+
+
+def _manifest_problem(m: dict[str, Any]) -> str | None:
+    """The first structural problem of a manifest, or None: every field a loader relies on."""
+    files = m["files"]
+    if not isinstance(files, dict) or not all(
+        isinstance(k, str) and isinstance(v, dict) and isinstance(v.get("sha256"), str)
+        and len(v["sha256"]) == 64 and isinstance(v.get("size"), int) and not isinstance(v["size"], bool)
+        and v["size"] >= 0 for k, v in files.items()
+    ):
+        return "the 'files' table"
+    if m["precision"] not in _PRECISIONS:
+        return f"unknown precision {m['precision']!r}"
+    signature = m["signature"]
+    if not isinstance(signature, dict):
+        return "the signature"
+    for key in ("inputs", "outputs"):
+        specs = signature.get(key)
+        if not isinstance(specs, list) or not specs:
+            return f"signature {key}"
+        for spec in specs:
+            problem = _spec_problem(spec, key[:-1])
+            if problem:
+                return problem
+    targets = m["targets"]
+    if not isinstance(targets, list) or not targets:
+        return "no targets"
+    for t in targets:
+        if not isinstance(t, dict) or not isinstance(t.get("name"), str) or not isinstance(t.get("files"), dict):
+            return "a target entry"
+        if not all(isinstance(v, str) and v in files for v in t["files"].values()):
+            return f"target '{t['name']}' names a file the manifest does not list"
+        for spec in t.get("inputs") or []:
+            problem = _spec_problem(spec, f"target '{t['name']}' input")
+            if problem:
+                return problem
+    parity = m.get("parity")
+    if parity is not None and (
+        not isinstance(parity, dict) or parity.get("passed") not in (True, False, None)
+        or not isinstance(parity.get("rule_overrides", {}), dict)
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                   for v in parity.get("rule_overrides", {}).values())
+        or not set(parity.get("rule_overrides", {})) <= {"atol", "rtol", "min_cosine", "min_top1", "max_accuracy_drop"}
+    ):
+        return "the parity summary"
+    return None
 
 
 def _verify_file(file: Path, relpath: str, entry: dict[str, Any]) -> None:
@@ -270,8 +332,13 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _remove_stale_staging(out: Path) -> None:
-    for stale in out.parent.glob(f".{out.name}{_TMP_MARK}*"):
-        pid_part = stale.name[len(f".{out.name}{_TMP_MARK}"):].split("-", 1)[0]
+    remove_stale_dirs(out.parent, f".{out.name}{_TMP_MARK}")
+
+
+def remove_stale_dirs(folder: Path, prefix: str) -> None:
+    """Removes ``<prefix><pid>-…`` folders whose process is gone (a killed earlier run)."""
+    for stale in folder.glob(f"{prefix}*"):
+        pid_part = stale.name[len(prefix):].split("-", 1)[0]
         if pid_part.isdigit() and int(pid_part) != os.getpid() and not _pid_alive(int(pid_part)):
             shutil.rmtree(stale, ignore_errors=True)
 

@@ -111,14 +111,15 @@ def compile_cmd(model: str, target: str, precision: str, input_: tuple[str, ...]
 @click.option("--weights", type=click.Path(dir_okay=False), help="State dict for a factory --against.")
 @click.option("--data", metavar="DATA", help="Data to compare on (needs --against).")
 @click.option("--target", help="Which of the bundle's targets to check.")
+@click.option("--verify-key", type=click.Path(dir_okay=False), help="Refuse the bundle unless this key signed it.")
 @click.option("--report", "report_file", type=click.Path(dir_okay=False), help="Write the report (.json or .md).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 def check_cmd(bundle: str, against: str | None, weights: str | None, data: str | None, target: str | None,
-              report_file: str | None, as_json: bool) -> None:
+              verify_key: str | None, report_file: str | None, as_json: bool) -> None:
     """Re-run parity on BUNDLE: its golden samples on this host, or against the original model."""
     from edgekit.api import check
 
-    report = check(bundle, against, data, target=target, weights=weights)
+    report = check(bundle, against, data, target=target, weights=weights, verify_key=verify_key)
     if report_file:
         path = Path(report_file)
         text = json.dumps(report.to_dict(), indent=2) if path.suffix == ".json" else report.to_markdown()
@@ -129,6 +130,8 @@ def check_cmd(bundle: str, against: str | None, weights: str | None, data: str |
         click.echo(report.summary())
         for failure in report.failures:
             click.echo(f"  failure: {failure}")
+        for warning in report.warnings:
+            click.echo(f"  warning: {warning}")
     if not report.passed:
         raise click.exceptions.Exit(EXIT_PARITY)
 
@@ -140,8 +143,9 @@ def check_cmd(bundle: str, against: str | None, weights: str | None, data: str |
 @click.option("--output", type=click.Path(dir_okay=False), help="Write outputs to this .npz.")
 @click.option("--target", help="Run on exactly this target.")
 @click.option("--accept-failed", is_flag=True, help="Run a bundle that failed parity.")
+@click.option("--verify-key", type=click.Path(dir_okay=False), help="Refuse the bundle unless this key signed it.")
 def run_cmd(bundle: str, input_: tuple[str, ...], output: str | None, target: str | None,
-            accept_failed: bool) -> None:
+            accept_failed: bool, verify_key: str | None) -> None:
     """Run BUNDLE on inputs from .npy files."""
     import numpy as np
 
@@ -156,7 +160,7 @@ def run_cmd(bundle: str, input_: tuple[str, ...], output: str | None, target: st
             feed[name] = np.load(file, allow_pickle=False)
         except (OSError, ValueError) as err:
             raise InputError(f"cannot read '{file}' as .npy: {err}") from err
-    rt = load(bundle, target, accept_failed=accept_failed)
+    rt = load(bundle, target, accept_failed=accept_failed, verify_key=verify_key)
     outputs = rt.run(feed)
     if output:
         np.savez(output, **outputs)
@@ -180,6 +184,37 @@ def inspect_cmd(bundle: str, as_json: bool) -> None:
         click.echo(json.dumps(b.manifest, indent=2))
     else:
         click.echo(describe(b))
+
+
+@cli.command("pack")
+@click.argument("bundle", type=click.Path())
+@click.option("--out", type=click.Path(dir_okay=False), help="Archive to write (NAME.edgekit.zip).")
+@click.option("--force", is_flag=True, help="Replace an existing archive.")
+def pack_cmd(bundle: str, out: str | None, force: bool) -> None:
+    """Pack a verified BUNDLE into one NAME.edgekit.zip for shipping (load reads it directly)."""
+    from edgekit.archive import pack
+
+    click.echo(f"archive: {pack(bundle, out, force)}")
+
+
+@cli.command("keygen")
+@click.argument("keyfile", type=click.Path(dir_okay=False))
+def keygen_cmd(keyfile: str) -> None:
+    """Create an Ed25519 signing key KEYFILE (private, mode 600) and KEYFILE.pub."""
+    from edgekit.signing import generate_key
+
+    click.echo(f"private key: {keyfile}\npublic key:  {generate_key(Path(keyfile))}")
+
+
+@cli.command("sign")
+@click.argument("bundle", type=click.Path())
+@click.option("--key", required=True, type=click.Path(dir_okay=False), help="Ed25519 private key (PEM).")
+def sign_cmd(bundle: str, key: str) -> None:
+    """Sign BUNDLE's manifest (which holds every file's sha256) with an Ed25519 key."""
+    from edgekit.bundle import read_bundle
+    from edgekit.signing import sign
+
+    click.echo(f"signature: {sign(read_bundle(bundle), key)}")
 
 
 @cli.command("targets")

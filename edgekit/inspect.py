@@ -29,6 +29,8 @@ def describe(bundle: Bundle) -> str:
                      f"{size / 1e6:.2f} MB  built in {t.get('build_seconds', '?')} s")
     total = sum(f["size"] for f in files.values())
     lines.append(f"size       {total / 1e6:.2f} MB in {len(files)} files")
+    signed = (bundle.path / "signature.json").is_file()
+    lines.append(f"signed     {'yes (Ed25519; verify with --verify-key)' if signed else 'no'}")
     parity = m.get("parity") or {}
     verdict = {True: "PASSED", False: "FAILED", None: "unknown"}[parity.get("passed")]
     lines.append(f"parity     {verdict}")

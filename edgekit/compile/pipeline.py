@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -30,6 +31,7 @@ from edgekit.runtimes import runtime_class
 from edgekit.signature import TensorSpec
 from edgekit.targets import get_target, parse_targets
 
+SCRATCH_PREFIX = "edgekit-scratch-"
 RANDOM_BATCHES = 8
 GOLDEN_BATCHES = 4
 EVAL_BATCH = 8
@@ -146,7 +148,8 @@ def compile_model(
         )
     rule = rule_for(precision, max_accuracy_drop=max_accuracy_drop)
 
-    with tempfile.TemporaryDirectory(prefix="edgekit-") as scratch_dir:
+    bundle_io.remove_stale_dirs(Path(tempfile.gettempdir()), SCRATCH_PREFIX)
+    with tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-") as scratch_dir:
         scratch = Path(scratch_dir)
         prep = prepare(source, example_inputs, input_args, dynamic_args, eval_source, calib_source,
                         exporter, opset, simplify, seed, scratch, say)

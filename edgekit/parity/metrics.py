@@ -53,6 +53,7 @@ class OutputMetrics:
     min_cosine: float
     snr_db: float
     nonfinite_mismatches: int
+    nonfinite_outputs: int = 0
     tolerance_violations: int | None = None
     top1_agreement: float | None = None
     min_passing_atol: float | None = None
@@ -94,6 +95,7 @@ class OutputAccumulator:
         self.signal = 0.0
         self.noise = 0.0
         self.nonfinite = 0
+        self.cand_nonfinite = 0
         self.violations = 0
         self.min_atol = 0.0
         self.top1_total = 0
@@ -109,6 +111,7 @@ class OutputAccumulator:
         finite = np.isfinite(ref64) & np.isfinite(cand64)
         same_nonfinite = ~finite & ((ref64 == cand64) | (np.isnan(ref64) & np.isnan(cand64)))
         self.nonfinite += int((~finite & ~same_nonfinite).sum())
+        self.cand_nonfinite += int((~np.isfinite(cand64)).sum())
         r = np.where(finite, ref64, 0.0)
         c = np.where(finite, cand64, 0.0)
         diff = np.abs(r - c)
@@ -157,6 +160,7 @@ class OutputAccumulator:
             min_cosine=self.min_cosine,
             snr_db=_snr_db(self.signal, self.noise),
             nonfinite_mismatches=self.nonfinite,
+            nonfinite_outputs=self.cand_nonfinite,
             tolerance_violations=self.violations if tolerance_rule else None,
             top1_agreement=top1,
             min_passing_atol=max(self.min_atol, 0.0) if tolerance_rule else None,

@@ -75,6 +75,12 @@ class ParityReport:
         return found
 
     @property
+    def warnings(self) -> list[str]:
+        """Not failures, but worth a look: non-finite values the reference shares, say."""
+        return [f"{m.name}: {m.nonfinite_outputs} non-finite value(s) in the artifact's outputs "
+                "(the reference has them too)" for m in self.outputs if m.nonfinite_outputs and m.passed]
+
+    @property
     def passed(self) -> bool:
         return not self.failures
 
@@ -117,6 +123,7 @@ class ParityReport:
             "accuracy": None if self.accuracy is None else self.accuracy.to_dict(),
             "stages": list(self.stages),
             "failures": self.failures,
+            "warnings": self.warnings,
             "notes": list(self.notes),
         }
 
@@ -150,6 +157,8 @@ class ParityReport:
         lines += [f"- note: {n}" for n in self.notes if not n.startswith("WARNING")]
         for failure in self.failures:
             lines.append(f"- **failure**: {failure}")
+        for warning in self.warnings:
+            lines.append(f"- **warning**: {warning}")
         lines += [
             "",
             "| output | max abs | mean abs | max rel | min cosine | SNR dB | top-1 agree "

@@ -45,25 +45,39 @@ def load(
     accept_failed: bool = False,
     threads: int | None = None,
     verify: bool = True,
+    verify_key: str | os.PathLike[str] | bytes | None = None,
     **options: Any,
 ) -> Runtime:
     """Loads a bundle for one of its targets and returns its Runtime.
 
     Args:
-        path: the ``NAME.edgekit`` directory (or an already read Bundle).
+        path: the ``NAME.edgekit`` directory, a ``NAME.edgekit.zip`` from ``edgekit pack``
+            (unpacked safely into the user cache), or an already read Bundle.
         target: run on exactly this target. By default, the most specialised of the
             bundle's targets that this host can run (nvidia-gpu, then intel-cpu, then
             cpu). With a target given, never falls back to another backend.
         accept_failed: load a bundle whose parity check failed (refused otherwise).
         threads: intra-op threads for the backend; default: the backend's choice.
         verify: check every file's sha256 against the manifest (default on).
+        verify_key: an Ed25519 public key (PEM file or bytes): refuse any bundle it did not sign.
         **options: backend options, e.g. ``hint="THROUGHPUT"`` or ``cache_dir=`` for intel-cpu.
 
     Raises:
         BundleError: missing, corrupt or tampered bundle; a failed bundle; unknown target.
         TargetUnavailable: the requested (or every) target cannot run on this host.
     """
-    bundle = path if isinstance(path, Bundle) else read_bundle(path, verify=verify)
+    if isinstance(path, Bundle):
+        bundle = path
+    else:
+        if str(path).endswith(".zip") and os.path.isfile(path):
+            from edgekit.archive import unpack
+
+            path = unpack(path)
+        bundle = read_bundle(path, verify=verify or verify_key is not None)  # a signature covers hashes
+    if verify_key is not None:
+        from edgekit.signing import verify as verify_signature
+
+        verify_signature(bundle, verify_key)
     if bundle.parity_passed is False and not accept_failed:
         raise BundleError(
             f"bundle {bundle.path} failed its parity check when it was built",

@@ -63,9 +63,17 @@ class Runtime:
         """Runs the model on one batch of named inputs and returns named outputs.
 
         Raises:
-            InputError: an input is missing, extra, or does not fit the signature.
+            InputError: an input is missing, extra, or does not fit the signature, or the
+                backend refused the values (e.g. a size the model's reshapes cannot take).
         """
-        return self._run(self.check_inputs(inputs))
+        feed = self.check_inputs(inputs)
+        try:
+            return self._run(feed)
+        except Exception as err:  # backends raise their own untyped errors; keep the cause
+            shapes = {k: list(v.shape) for k, v in feed.items()}
+            raise InputError(
+                f"{self.backend} refused inputs of shapes {shapes}: {' '.join(str(err).split())[:300]}"
+            ) from err
 
     def check_inputs(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """Validates inputs against the signature; returns native, contiguous arrays."""

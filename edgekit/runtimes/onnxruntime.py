@@ -90,8 +90,7 @@ class OnnxRuntime(Runtime):
 
     @classmethod
     def from_bundle(cls, bundle: Bundle, target: str, threads: int | None = None) -> OnnxRuntime:
-        entry = bundle.target(target)
-        return cls(bundle.file(entry["files"]["model"]), target, bundle, threads,
+        return cls(bundle.target_file(target, "model"), target, bundle, threads,
                    inputs=bundle.target_inputs(target), outputs=bundle.outputs)
 
     def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -98,9 +98,8 @@ class OpenVinoRuntime(Runtime):
 
     @classmethod
     def from_bundle(cls, bundle: Bundle, target: str, threads: int | None = None, **options: Any) -> OpenVinoRuntime:
-        entry = bundle.target(target)
-        bundle.file(entry["files"]["weights"])  # refuses a manifest that does not list the .bin
-        return cls(bundle.file(entry["files"]["model"]), bundle, target, threads, **options)
+        bundle.target_file(target, "weights")  # refuses a manifest that does not list the .bin
+        return cls(bundle.target_file(target, "model"), bundle, target, threads, **options)
 
     def _request(self) -> Any:
         request = getattr(self._local, "request", None)
