@@ -56,6 +56,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
               "resize=256,crop=224,scale=1/255,mean=0.485/0.456/0.406,std=0.229/0.224/0.225,layout=NCHW")
 @click.option("--max-accuracy-drop", type=float, help="Accuracy points the artifact may lose (int8 default 1).")
 @click.option("--no-fallback", is_flag=True, help="Do not leave sensitive nodes in float when int8 misses parity.")
+@click.option("--junit", type=click.Path(dir_okay=False), help="Also write parity as JUnit XML to this file.")
 @click.option("--static-shapes", is_flag=True,
               help="intel-cpu: fix inputs at the example shapes (faster; other sizes are refused).")
 @click.option("--out", type=click.Path(), help="Bundle directory to write (NAME.edgekit).")
@@ -69,7 +70,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 def compile_cmd(model: str, target: str, precision: str, input_: tuple[str, ...], dynamic: tuple[str, ...],
                 weights: str | None, eval_: str | None, calib: str | None, calib_method: str,
                 calib_samples: int, shuffle: bool, random_calibration: bool, preprocess: str | None,
-                max_accuracy_drop: float | None, no_fallback: bool, static_shapes: bool, out: str | None,
+                max_accuracy_drop: float | None, no_fallback: bool, junit: str | None, static_shapes: bool,
+                out: str | None,
                 force: bool,
                 allow_pickle: bool, exporter: str, no_simplify: bool, opset: int | None, seed: int,
                 as_json: bool) -> None:
@@ -83,7 +85,7 @@ def compile_cmd(model: str, target: str, precision: str, input_: tuple[str, ...]
         calib_method=calib_method, calib_samples=calib_samples, shuffle_calibration=shuffle,
         random_calibration=random_calibration,
         preprocess=preprocess, max_accuracy_drop=max_accuracy_drop, fallback=not no_fallback,
-        static_shapes=static_shapes,
+        static_shapes=static_shapes, junit=junit,
         log=None if as_json else _echo_err,
     )
     if as_json:
@@ -112,18 +114,34 @@ def compile_cmd(model: str, target: str, precision: str, input_: tuple[str, ...]
 @click.option("--data", metavar="DATA", help="Data to compare on (needs --against).")
 @click.option("--target", help="Which of the bundle's targets to check.")
 @click.option("--verify-key", type=click.Path(dir_okay=False), help="Refuse the bundle unless this key signed it.")
-@click.option("--report", "report_file", type=click.Path(dir_okay=False), help="Write the report (.json or .md).")
+@click.option("--report", "report_file", type=click.Path(dir_okay=False),
+              help="Write the report: .json, .md or .html (by the file's suffix).")
+@click.option("--junit", type=click.Path(dir_okay=False), help="Write the verdicts as JUnit XML.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 def check_cmd(bundle: str, against: str | None, weights: str | None, data: str | None, target: str | None,
-              verify_key: str | None, report_file: str | None, as_json: bool) -> None:
+              verify_key: str | None, report_file: str | None, junit: str | None, as_json: bool) -> None:
     """Re-run parity on BUNDLE: its golden samples on this host, or against the original model."""
     from edgekit.api import check
 
     report = check(bundle, against, data, target=target, weights=weights, verify_key=verify_key)
+    name = report.candidate.split(" ")[0]
     if report_file:
+        from edgekit.parity.writer import markdown, parity_document
+
         path = Path(report_file)
-        text = json.dumps(report.to_dict(), indent=2) if path.suffix == ".json" else report.to_markdown()
-        path.write_text(text)
+        if path.suffix == ".json":
+            path.write_text(json.dumps(parity_document({name: report}), indent=2, allow_nan=False) + "\n")
+        elif path.suffix in (".html", ".htm"):
+            from edgekit.bundle import read_bundle
+            from edgekit.parity.html import render
+
+            path.write_text(render({name: report}, read_bundle(bundle, verify=False).manifest), encoding="utf-8")
+        else:
+            path.write_text(markdown({name: report}))
+    if junit:
+        from edgekit.parity.junit import write_junit
+
+        write_junit({name: report}, junit)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:

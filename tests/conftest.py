@@ -69,3 +69,25 @@ def assert_thread_safe(rt, feeds: list[dict], threads: int = 4, calls: int = 30)
     for t in pool:
         t.join()
     assert not errors, errors[0]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def every_parity_report_matches_the_schema(tmp_path_factory: pytest.TempPathFactory):
+    """After the suite: every parity.json any test wrote validates against the published schema."""
+    yield
+    import json
+
+    import jsonschema
+
+    from edgekit.parity.writer import SCHEMA_FILE
+
+    schema = json.loads(SCHEMA_FILE.read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    checked = 0
+    for path in tmp_path_factory.getbasetemp().rglob("parity.json"):
+        if ".tmp-" in str(path):
+            continue  # a killed compile's staging folder
+        errors = sorted(validator.iter_errors(json.loads(path.read_text())), key=str)
+        assert not errors, f"{path}: {errors[0].message} at {list(errors[0].absolute_path)}"
+        checked += 1
+    print(f"\nparity.json files validated against the schema: {checked}")

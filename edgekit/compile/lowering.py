@@ -103,6 +103,12 @@ def lower(fp32: Path, precision: str, config: QuantConfig, calib: list[Feed], ca
         history.append(_step(round_, worst, result, report))
     if not report.passed and len(history) > 1:
         say("fallback budget spent; the best attempt is kept and the bundle is marked failed")
+    layer_errors = []
+    if precision == "int8" and result.quantized_nodes:
+        errors = sorted(node_errors(source, result.path, result.quantized_nodes, calib[:8], scratch),
+                        key=lambda e: e.order)
+        layer_errors = [{"node": e.node, "op_type": e.op_type, "output_error": e.output_error,
+                         "added_error": e.added} for e in errors]
     summary = {
         "precision": precision,
         "calibration": None if precision != "int8" else {
@@ -114,6 +120,7 @@ def lower(fp32: Path, precision: str, config: QuantConfig, calib: list[Feed], ca
         "fallback_nodes": [n for n in excluded if n not in user_excluded],
         "notes": notes + result.notes,
         "history": history,
+        "layer_errors": layer_errors,
     }
     return Lowered(result.path, result, summary, history, report)
 

@@ -21,12 +21,16 @@ from edgekit.compile.prepare import Prepared, prepare
 from edgekit.compile.quantize import DEFAULT_CALIB_SAMPLES, PRECISIONS, QuantConfig
 from edgekit.compile.sources import load_source
 from edgekit.compile.speed import measure_speed, with_speed_note
+from edgekit.compile.stages import stage_parity
 from edgekit.errors import InputError
 from edgekit.hostinfo import fingerprint, library_versions
 from edgekit.parity.compare import GoldenSet, compare
 from edgekit.parity.golden import GOLDEN_FILE, save_golden
+from edgekit.parity.junit import write_junit
 from edgekit.parity.metrics import rule_for
 from edgekit.parity.report import ParityReport
+from edgekit.parity.samples import PlotSamples
+from edgekit.parity.writer import write_reports
 from edgekit.runtimes import runtime_class
 from edgekit.signature import TensorSpec
 from edgekit.targets import get_target, parse_targets
@@ -79,6 +83,7 @@ def compile_model(
     fallback: bool = True,
     quant_config: QuantConfig | None = None,
     static_shapes: bool = False,
+    junit: str | Path | None = None,
     log: Log | None = None,
 ) -> Artifact:
     """Compiles a model into a verified bundle.
@@ -111,6 +116,7 @@ def compile_model(
         quant_config: full control of quantization (op types, per-channel, excluded nodes).
         static_shapes: targets that can specialise (intel-cpu) fix every input at its example
             shape; the portable ONNX keeps its dynamic axes.
+        junit: also write the parity verdicts as JUnit XML to this file.
         log: receives progress lines; silent when None.
 
     Returns:
@@ -169,23 +175,29 @@ def compile_model(
             portable = _write_portable(prep, staging, lowered.path if lowered else None)
             signature = {"inputs": [s.to_dict() for s in prep.specs],
                          "outputs": [s.to_dict() for s in _output_specs(portable)]}
-            entries, reports = [], {}
+            entries, reports, plots, stage_runs = [], {}, {}, []
             golden = GoldenSet(GOLDEN_BATCHES)
             for t in targets:
                 say(f"building target {t.name} ({t.backend})")
                 entry = t.build(portable, precision, staging, **target_options)
                 entries.append(entry)
                 staged = bundle_io.Bundle.staged(staging, signature, entry, precision)
+                plots[t.name] = PlotSamples()
                 report = _check_target(prep, staged, t.name, rule, batches_fn, eval_source, seed,
                                        golden if not golden.feeds else None,
-                                       (*notes, *entry.get("warnings", ())))
+                                       (*notes, *entry.get("warnings", ())), plots[t.name])
+                stage_runs.append((f"target {t.name}", runtime_class(t.name).from_bundle(staged, t.name).run,
+                                   f"{t.backend} {entry.get('backend_version')}"))
                 if lowered is not None:
                     entry["speed"] = measure_speed(t, prep, staged, precision, scratch, golden)
                     report = with_speed_note(report, t.name, entry["speed"], say)
                 reports[t.name] = report
                 say(f"{t.name}: {report.summary()}")
             save_golden(staging / GOLDEN_FILE, golden, [s.name for s in prep.specs], prep.output_names)
-            _write_reports(staging, reports)
+            graphs = [*prep.stage_graphs, *([("quantize", lowered.path, precision)] if lowered else [])]
+            stages = stage_parity(prep.reference, prep.reference_description, [*graphs, *stage_runs],
+                                  batches_fn, prep.output_names, rule, precision)
+            reports = {n: replace(r, stages=tuple(stages)) for n, r in reports.items()}
             manifest = _manifest(out_path, prep, signature, precision, entries, reports)
             manifest["quantization"] = lowered.summary if lowered else None
             manifest["parity"]["rule_overrides"] = (
@@ -193,6 +205,9 @@ def compile_model(
             manifest["notes"] = list(notes)
             if notes and notes[0].startswith("WARNING"):
                 manifest = {"warning": notes[0], **manifest}  # the first thing a reader sees
+            write_reports(staging, reports, manifest, plots)
+            if junit is not None:
+                write_junit(reports, junit)
             bundle_io.commit_bundle(staging, out_path, manifest)
     final = bundle_io.read_bundle(out_path, verify=False)
     first = reports[target_names[0]]
@@ -235,7 +250,8 @@ def _write_portable(prep: Prepared, staging: Path, lowered: Path | None = None) 
 
 def _check_target(prep: Prepared, staged: bundle_io.Bundle, name: str, rule: Any,
                   batches_fn: Callable[[], Iterator[Batch]], eval_source: DataSource | None,
-                  seed: int, golden: GoldenSet | None, notes: tuple[str, ...]) -> ParityReport:
+                  seed: int, golden: GoldenSet | None, notes: tuple[str, ...],
+                  plots: PlotSamples | None = None) -> ParityReport:
     """Loads the target from the staging folder exactly as ``load`` will, and compares."""
     runtime = runtime_class(name).from_bundle(staged, name)
     entry, precision = staged.target(name), staged.precision
@@ -244,22 +260,10 @@ def _check_target(prep: Prepared, staged: bundle_io.Bundle, name: str, rule: Any
         prep.reference, runtime.run, batches_fn(), prep.output_names, precision, rule,
         data_description=data_desc, reference_description=prep.reference_description,
         candidate_description=f"{name} ({entry['backend']} {entry.get('backend_version')})",
-        golden=golden, notes=notes,
+        golden=golden, notes=notes, samples=plots,
     )
     runtime.close()
-    return replace(report, stages=tuple(prep.stages))
-
-
-def _write_reports(staging: Path, reports: dict[str, ParityReport]) -> None:
-    import json
-
-    passed = all(r.passed for r in reports.values())
-    doc = {"schema_version": 1, "passed": passed, "reports": {n: r.to_dict() for n, r in reports.items()}}
-    (staging / "parity.json").write_text(json.dumps(doc, indent=2, allow_nan=False) + "\n")
-    shared = [n for n in next(iter(reports.values())).notes if n.startswith("WARNING")]
-    banner = "".join(f"> **{n}**\n" for n in shared) + ("\n" if shared else "")
-    md = banner + "\n".join(f"# target `{n}`\n\n{r.to_markdown()}" for n, r in reports.items())
-    (staging / "parity.md").write_text(md)
+    return report
 
 
 def _manifest(out: Path, prep: Prepared, signature: dict[str, Any], precision: str,

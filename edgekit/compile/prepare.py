@@ -44,6 +44,7 @@ class Prepared:
     stages: list[dict[str, Any]]
     shapes: dict[str, tuple[int, ...]]
     int_high: dict[str, int]
+    stage_graphs: list[tuple[str, Path, str]]  # (stage, graph after it, detail) for stage attribution
 
 
 def prepare(source: ModelSource, example_inputs: tuple[Any, ...] | None, input_args: list[InputArg],
@@ -71,6 +72,7 @@ def prepare(source: ModelSource, example_inputs: tuple[Any, ...] | None, input_a
     varied_sizes = varied_shapes(specs, shapes)
     varied = random_feed(specs, varied_sizes, rng, int_high) if varied_sizes else None
     stages: list[dict[str, Any]] = []
+    stage_graphs: list[tuple[str, Path, str]] = []
     if source.is_torch:
         reference = TorchReference(source.module, [s.name for s in specs])
         output_names = _output_names(reference, feed)
@@ -86,6 +88,7 @@ def prepare(source: ModelSource, example_inputs: tuple[Any, ...] | None, input_a
         export_info = {"exporter": result.exporter, "attempts": result.attempts}
         stages.append({"stage": "export", "against": "torch eager fp32", "passed": True,
                        "detail": f"{result.exporter} exporter; " + "; ".join(result.checks)})
+        stage_graphs.append(("export", onnx_path, f"{result.exporter} exporter"))
         ref_desc = f"torch {library_versions().get('torch', '?')} eager fp32 ({source.description})"
     else:
         onnx_path = source.onnx_path
@@ -100,8 +103,9 @@ def prepare(source: ModelSource, example_inputs: tuple[Any, ...] | None, input_a
         onnx_path = result_s.path
         stages.append({"stage": "simplify", "against": "exported graph", "passed": True,
                        "applied": result_s.applied, "detail": result_s.detail})
+        stage_graphs.append(("simplify", onnx_path, result_s.detail))
     return Prepared(source, specs, output_names, onnx_path, reference, ref_desc, export_info,
-                     stages, shapes, int_high)
+                    stages, shapes, int_high, stage_graphs)
 
 
 def _onnx_signature(path: Path | None, input_args: list[InputArg], dynamic_args: list[DynamicArg]) -> list[TensorSpec]:

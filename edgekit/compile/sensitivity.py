@@ -28,6 +28,8 @@ class NodeError:
     op_type: str
     compute_error: float  # error added by the node's own (quantized-weight) computation
     qdq_error: float  # error added by the activation quantization charged to this node
+    output_error: float = 0.0  # error of the node's output vs its float twin (all upstream included)
+    order: int = 0  # position in the graph
 
     @property
     def added(self) -> float:
@@ -121,7 +123,9 @@ def node_errors(float_path: Path, quant_path: Path, nodes: list[str], feeds: lis
         for owner in owners:
             charged[owner] += added
     results = []
+    order = {n.name: i for i, n in enumerate(fmodel.graph.node)}
     for name, op, f_in, q_in, out in computes:
-        compute = channel_error(fvals[out], qvals[out]) - channel_error(fvals[f_in], qvals[q_in])
-        results.append(NodeError(name, op, compute, charged[name]))
+        out_error = channel_error(fvals[out], qvals[out])
+        compute = out_error - channel_error(fvals[f_in], qvals[q_in])
+        results.append(NodeError(name, op, compute, charged[name], out_error, order.get(name, 0)))
     return sorted(results, key=lambda e: e.added, reverse=True)

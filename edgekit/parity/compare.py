@@ -10,6 +10,7 @@ import numpy as np
 from edgekit.calibration.sources import Batch
 from edgekit.parity.metrics import OutputAccumulator, ParityRule
 from edgekit.parity.report import AccuracyResult, ParityReport
+from edgekit.parity.samples import PlotSamples
 
 Feed = dict[str, np.ndarray]
 RunFn = Callable[[Feed], dict[str, np.ndarray]]
@@ -45,13 +46,14 @@ def compare(
     candidate_description: str,
     golden: GoldenSet | None = None,
     notes: tuple[str, ...] = (),
+    samples: PlotSamples | None = None,
 ) -> ParityReport:
     """Compares ``candidate`` with ``reference`` on every batch, output by output."""
     accs = {name: OutputAccumulator(name, rule) for name in output_names}
     logits_name = None
     ref_hits = cand_hits = labelled = 0
-    changed: list[int] = []
-    samples = runs = 0
+    changed: list[dict[str, int | None]] = []
+    seen = runs = 0
     for batch in data:
         ref = reference(batch.feed)
         cand = candidate(batch.feed)
@@ -59,6 +61,8 @@ def compare(
             golden.offer(batch, ref)
         for name in output_names:
             accs[name].add(np.asarray(ref[name]), np.asarray(cand[name]), batch.samples)
+            if samples is not None:
+                samples.add(name, np.asarray(ref[name]), np.asarray(cand[name]))
         if batch.labels is not None:
             logits_name = logits_name or _logits_output(ref, output_names, batch.samples)
             if logits_name is not None:
@@ -67,10 +71,11 @@ def compare(
                 truth = batch.labels.reshape(-1)
                 ref_hits += int((r_pred == truth).sum())
                 cand_hits += int((c_pred == truth).sum())
-                diff = np.nonzero(r_pred != c_pred)[0] + samples
-                changed.extend(int(i) for i in diff[: MAX_CHANGED_LISTED - len(changed)])
+                for i in np.nonzero(r_pred != c_pred)[0][: MAX_CHANGED_LISTED - len(changed)]:
+                    changed.append({"index": int(i) + seen, "reference": int(r_pred[i]),
+                                    "candidate": int(c_pred[i]), "label": int(truth[i])})
                 labelled += batch.samples
-        samples += batch.samples
+        seen += batch.samples
         runs += 1
     accuracy = None
     if labelled and logits_name is not None:
@@ -82,7 +87,7 @@ def compare(
         precision=precision,
         rule=rule,
         outputs=tuple(accs[n].result() for n in output_names),
-        samples=samples,
+        samples=seen,
         runs=runs,
         data=data_description,
         reference=reference_description,

@@ -23,7 +23,7 @@ class AccuracyResult:
     samples: int
     reference: float
     candidate: float
-    changed: tuple[int, ...] = ()
+    changed: tuple[dict[str, Any], ...] = ()  # {index, reference, candidate, label}: predictions that moved
 
     @property
     def drop(self) -> float:
@@ -36,13 +36,13 @@ class AccuracyResult:
             "reference": self.reference,
             "candidate": self.candidate,
             "drop": self.drop,
-            "changed": list(self.changed),
+            "changed": [dict(c) for c in self.changed],
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AccuracyResult:
         return cls(data["output"], data["samples"], data["reference"], data["candidate"],
-                   tuple(data.get("changed", ())))
+                   tuple(dict(c) for c in data.get("changed", ())))
 
 
 @dataclass(frozen=True)

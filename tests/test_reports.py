@@ -1,0 +1,107 @@
+"""Reports people can read and machines can parse: schema, Markdown, HTML, JUnit, stages."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+
+import jsonschema
+import pytest
+import torch
+
+import edgekit
+from edgekit.parity.writer import SCHEMA_FILE
+from examples.digits.model import hostile
+
+
+@pytest.fixture(scope="module")
+def hostile_plain(tmp_path_factory, digits_data):
+    out = tmp_path_factory.mktemp("reports") / "plain.edgekit"
+    junit = out.with_suffix(".xml")
+    art = edgekit.compile(hostile(), (torch.zeros(1, 1, 8, 8),), dynamic=["image:0"], precision="int8",
+                          calibration=digits_data["train"], eval_data=digits_data["test"], fallback=False,
+                          target="cpu,intel-cpu", out=out, junit=junit)
+    assert not art.passed
+    return art, junit
+
+
+def test_schema_is_valid_and_reports_validate(digits_bundle, hostile_plain) -> None:
+    schema = json.loads(SCHEMA_FILE.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    for path in (digits_bundle, hostile_plain[0].path):
+        jsonschema.validate(json.loads((path / "parity.json").read_text()), schema)
+
+
+def test_junit_counts_failures(hostile_plain, digits_bundle, tmp_path) -> None:
+    art, junit = hostile_plain
+    root = ET.parse(junit).getroot()
+    suites = root.findall("testsuite")
+    assert [s.get("name") for s in suites] == ["parity cpu (int8)", "parity intel-cpu (int8)"]
+    for suite in suites:
+        failed = [c.get("name") for c in suite.findall("testcase") if c.find("failure") is not None]
+        assert int(suite.get("failures")) == len(failed) == 3, failed  # cosine, top-1, accuracy
+        assert any("cosine" in f for f in failed) and any("accuracy drop" in f for f in failed)
+    assert int(root.get("failures")) == 6
+    ok = tmp_path / "ok.xml"
+    from tests.conftest import run_cli
+
+    assert run_cli("check", str(digits_bundle), "--junit", str(ok)).returncode == 0
+    ok_root = ET.parse(ok).getroot()
+    assert ok_root.get("failures") == "0" and int(ok_root.get("tests")) >= 2
+
+
+def test_changed_predictions_and_first_broken_stage(hostile_plain) -> None:
+    art, _ = hostile_plain
+    report = art.reports["cpu"]
+    changed = report.accuracy.changed
+    assert len(changed) == 100  # listed up to 100; the accuracy counts them all
+    assert all(set(c) == {"index", "reference", "candidate", "label"} and c["reference"] != c["candidate"]
+               for c in changed)
+    stages = {s["stage"]: s for s in report.stages}
+    assert list(stages) == ["export", "simplify", "quantize", "target cpu", "target intel-cpu"]
+    assert stages["export"]["passed"] and stages["simplify"]["passed"]
+    assert not stages["quantize"]["passed"] and "FIRST STAGE OVER THE BUDGET" in stages["quantize"]["detail"]
+    assert "FIRST STAGE" not in stages["target cpu"]["detail"]
+    assert stages["quantize"]["added_max_abs"] > 10 * max(stages["simplify"]["max_abs"], 1e-6)
+
+
+def test_min_passing_tolerance_reported(digits_bundle) -> None:
+    parity = json.loads((digits_bundle / "parity.json").read_text())["reports"]["cpu"]
+    atol = parity["outputs"][0]["min_passing_atol"]
+    assert isinstance(atol, float) and atol <= 1e-4
+
+
+def test_html_is_self_contained_with_plots(hostile_plain) -> None:
+    art, _ = hostile_plain
+    page = (art.path / "parity.html").read_text()
+    assert "parity FAILED" in page and "target cpu" in page and "target intel-cpu" in page
+    for output in art.manifest["signature"]["outputs"]:
+        assert f"<td>{output['name']}</td>" in page
+    assert page.count("<figure class='plot'>") >= 2 * 2 + 1  # histogram + scatter per output and target; layers
+    assert "per-layer error" in page
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
+    assert "@import" not in page and "<script" not in page and "url(http" not in page
+
+
+def test_markdown_verdict_first(hostile_plain) -> None:
+    text = (hostile_plain[0].path / "parity.md").read_text()
+    first = next(line for line in text.splitlines() if line.startswith("## "))
+    assert "FAILED" in first
+    assert "| output |" in text and "| stage |" in text
+
+
+@pytest.mark.skipif(not (shutil.which("chromium") or shutil.which("chromium-browser")),
+                    reason="Chromium is not installed here (apt-get install chromium)")
+def test_html_renders_in_headless_chromium(hostile_plain, tmp_path) -> None:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    shot = tmp_path / "page.png"
+    proc = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'u'}",
+         f"--screenshot={shot}", "--window-size=1200,3000", (hostile_plain[0].path / "parity.html").as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert shot.is_file() and shot.stat().st_size > 20_000, proc.stderr[-1000:]
