@@ -35,7 +35,7 @@ def test_manifest_records_what_design_requires(digits_bundle: Path) -> None:
                 "parity", "files", "build_host", "toolchain", "quantization"):
         assert key in m
     assert m["source"]["sha256"] and m["source"]["exporter"] in ("dynamo", "torchscript")
-    assert set(m["files"]) == {"model.onnx", "cpu/model.onnx", "golden.npz", "parity.json", "parity.md"}
+    assert set(m["files"]) == {"model.onnx", "cpu/model.onnx", "golden.npz", "parity.json", "parity.md", "parity.html"}
     assert m["build_host"]["isa"] and m["build_host"]["libraries"]["onnxruntime"]
     assert m["targets"][0]["backend_version"]
     assert m["parity"]["passed"] is True

@@ -58,7 +58,7 @@ def test_accuracy_drop_and_changed_samples_and_json_round_trip() -> None:
     report = compare(lambda f: ref, lambda f: cand, [batch], ["logits"], "int8", rule_for("int8"),
                      data_description="d", reference_description="r", candidate_description="c")
     assert report.accuracy.reference == 100.0 and report.accuracy.candidate == 75.0
-    assert report.accuracy.changed == (1,)
+    assert report.accuracy.changed == ({"index": 1, "reference": 1, "candidate": 0, "label": 1},)
     assert not report.passed and any("accuracy dropped 25.00" in f for f in report.failures)
     again = ParityReport.from_dict(json.loads(json.dumps(report.to_dict(), allow_nan=False)))
     assert again.to_dict() == report.to_dict()
