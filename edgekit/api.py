@@ -46,3 +46,58 @@ def check(
     from edgekit.parity.against import check_against
 
     return check_against(rt, reference, data, weights)
+
+
+REFERENCE_MODEL = "reference/model.onnx"
+
+
+def check_layers(
+    bundle: str | os.PathLike[str],
+    against: str | os.PathLike[str] | None = None,
+    data: Any = None,
+    *,
+    target: str | None = None,
+) -> dict[str, Any]:
+    """Finds the layer where accuracy was lost: fp32 graph vs the artifact, tensor by tensor.
+
+    The reference is ``against`` (an fp32 ``.onnx``), else the fp32 graph the bundle keeps
+    (``compile --keep-fp32``), else, for an fp32 bundle, its portable graph (then the cpu
+    target's optimised graph is the candidate). Inputs: ``data``, else the golden samples.
+    """
+    from edgekit.bundle import read_bundle
+    from edgekit.calibration.sources import batches, open_data
+    from edgekit.parity.golden import GOLDEN_FILE, load_golden
+    from edgekit.parity.layers import compare_layers
+    from edgekit.parity.metrics import rule_for
+
+    b = read_bundle(bundle)
+    if target is not None:
+        b.target(target)
+    notes = []
+    if target not in (None, "cpu"):
+        notes.append(f"target {target}: its compiled model does not expose intermediate tensors; "
+                     "the portable graph it compiles from is compared")
+    if b.precision == "fp32" and against is None:
+        reference = b.file("model.onnx")
+        candidate = b.target_file("cpu", "model") if "cpu" in b.target_names else reference
+    else:
+        if against is not None:
+            reference = Path(against)
+            if reference.suffix != ".onnx" or not reference.is_file():
+                raise InputError(f"--layers --against needs an fp32 .onnx file; '{against}' is not one")
+        elif REFERENCE_MODEL in b.manifest["files"]:
+            reference = b.file(REFERENCE_MODEL)
+        else:
+            raise InputError(
+                f"bundle {b.path.name} is {b.precision} and keeps no fp32 graph to compare its layers with",
+                note="pass --against the fp32 .onnx, or compile with --keep-fp32",
+            )
+        candidate = b.file("model.onnx")
+    if data is not None:
+        feeds = [batch.feed for batch in batches(open_data(data), b.inputs)]
+    else:
+        feeds = [batch.feed for batch, _ in load_golden(b.file(GOLDEN_FILE), [s.name for s in b.inputs],
+                                                          [s.name for s in b.outputs])]
+    result = compare_layers(reference, candidate, feeds, rule_for(b.precision))
+    result["reference"], result["candidate"], result["notes"] = str(reference), str(candidate), notes
+    return result

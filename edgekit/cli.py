@@ -57,6 +57,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--max-accuracy-drop", type=float, help="Accuracy points the artifact may lose (int8 default 1).")
 @click.option("--no-fallback", is_flag=True, help="Do not leave sensitive nodes in float when int8 misses parity.")
 @click.option("--junit", type=click.Path(dir_okay=False), help="Also write parity as JUnit XML to this file.")
+@click.option("--keep-fp32", is_flag=True, help="fp16/int8: keep the fp32 graph in the bundle (for check --layers).")
 @click.option("--static-shapes", is_flag=True,
               help="intel-cpu: fix inputs at the example shapes (faster; other sizes are refused).")
 @click.option("--out", type=click.Path(), help="Bundle directory to write (NAME.edgekit).")
@@ -70,7 +71,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 def compile_cmd(model: str, target: str, precision: str, input_: tuple[str, ...], dynamic: tuple[str, ...],
                 weights: str | None, eval_: str | None, calib: str | None, calib_method: str,
                 calib_samples: int, shuffle: bool, random_calibration: bool, preprocess: str | None,
-                max_accuracy_drop: float | None, no_fallback: bool, junit: str | None, static_shapes: bool,
+                max_accuracy_drop: float | None, no_fallback: bool, junit: str | None, keep_fp32: bool,
+                static_shapes: bool,
                 out: str | None,
                 force: bool,
                 allow_pickle: bool, exporter: str, no_simplify: bool, opset: int | None, seed: int,
@@ -85,7 +87,7 @@ def compile_cmd(model: str, target: str, precision: str, input_: tuple[str, ...]
         calib_method=calib_method, calib_samples=calib_samples, shuffle_calibration=shuffle,
         random_calibration=random_calibration,
         preprocess=preprocess, max_accuracy_drop=max_accuracy_drop, fallback=not no_fallback,
-        static_shapes=static_shapes, junit=junit,
+        static_shapes=static_shapes, junit=junit, keep_fp32=keep_fp32,
         log=None if as_json else _echo_err,
     )
     if as_json:
@@ -117,12 +119,25 @@ def compile_cmd(model: str, target: str, precision: str, input_: tuple[str, ...]
 @click.option("--report", "report_file", type=click.Path(dir_okay=False),
               help="Write the report: .json, .md or .html (by the file's suffix).")
 @click.option("--junit", type=click.Path(dir_okay=False), help="Write the verdicts as JUnit XML.")
+@click.option("--layers", is_flag=True, help="Find the layer where accuracy was lost (fp32 graph vs artifact).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 def check_cmd(bundle: str, against: str | None, weights: str | None, data: str | None, target: str | None,
-              verify_key: str | None, report_file: str | None, junit: str | None, as_json: bool) -> None:
+              verify_key: str | None, report_file: str | None, junit: str | None, layers: bool,
+              as_json: bool) -> None:
     """Re-run parity on BUNDLE: its golden samples on this host, or against the original model."""
     from edgekit.api import check
 
+    if layers:
+        from edgekit.api import check_layers
+        from edgekit.parity.layers import format_layers
+
+        against_onnx = against if against and against.endswith(".onnx") else None
+        result = check_layers(bundle, against_onnx, data, target=target)
+        if as_json:
+            click.echo(json.dumps(result, indent=2, default=str))
+        else:
+            click.echo("\n".join([*result["notes"], format_layers(result)]))
+        return
     report = check(bundle, against, data, target=target, weights=weights, verify_key=verify_key)
     name = report.candidate.split(" ")[0]
     if report_file:

@@ -25,7 +25,7 @@ COMPILE_KEYS = {
     "calib": "calib", "calib-method": "calib_method", "calib-samples": "calib_samples",
     "random-calibration": "random_calibration", "shuffle": "shuffle", "preprocess": "preprocess",
     "max-accuracy-drop": "max_accuracy_drop", "no-fallback": "no_fallback", "static-shapes": "static_shapes",
-    "junit": "junit",
+    "junit": "junit", "keep-fp32": "keep_fp32",
 }
 
 

@@ -9,6 +9,7 @@ import subprocess
 import xml.etree.ElementTree as ET
 
 import jsonschema
+import numpy as np
 import pytest
 import torch
 
@@ -105,3 +106,62 @@ def test_html_renders_in_headless_chromium(hostile_plain, tmp_path) -> None:
         capture_output=True, text=True, timeout=120,
     )
     assert shot.is_file() and shot.stat().st_size > 20_000, proc.stderr[-1000:]
+
+
+OVERFLOW = '''
+import torch
+from torch import nn
+
+
+class Overflow(nn.Module):
+    """The middle layer's outputs pass 65504, fp16's largest value; the head scales them back."""
+
+    def __init__(self):
+        super().__init__()
+        self.inp, self.boost, self.head = nn.Linear(16, 32), nn.Linear(32, 32), nn.Linear(32, 4)
+        with torch.no_grad():
+            self.boost.weight.mul_(1e5)
+            self.head.weight.div_(1e5)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.boost(torch.relu(self.inp(x)))))
+
+
+def create():
+    torch.manual_seed(0)
+    return Overflow().eval()
+'''
+
+
+def test_layers_names_the_layer_whose_fp16_overflows(tmp_path) -> None:
+    from tests.conftest import run_cli
+
+    (tmp_path / "overflow.py").write_text(OVERFLOW)
+    out = tmp_path / "o.edgekit"
+    proc = run_cli("compile", "overflow:create", "--input", "x:4x16", "--dynamic", "x:0", "--precision", "fp16",
+                   "--keep-fp32", "--out", str(out), cwd=tmp_path)
+    assert proc.returncode in (0, 3), proc.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "reference/model.onnx" in manifest["files"]
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(out / "reference" / "model.onnx")).graph
+    huge = {t.name for t in graph.initializer if np.abs(numpy_helper.to_array(t)).max() > 1000}
+    boost = next(n.name for n in graph.node if n.op_type in ("Gemm", "MatMul") and set(n.input) & huge)
+    layers = run_cli("check", str(out), "--layers", "--json")
+    assert layers.returncode == 0, layers.stderr
+    result = json.loads(layers.stdout)
+    first = result["first_over_tolerance"]
+    assert first is not None and first["op_type"] in ("Gemm", "MatMul")
+    assert result["largest_growth"][0]["node"] == first["node"]
+    assert first["node"] == boost  # the middle layer, not the head
+    text = run_cli("check", str(out), "--layers").stdout
+    assert f"first layer over the tolerance: {first['node']}" in text
+
+
+def test_layers_without_fp32_graph_says_how_to_get_one(hostile_plain) -> None:
+    from tests.conftest import run_cli
+
+    proc = run_cli("check", str(hostile_plain[0].path), "--layers")
+    assert proc.returncode == 2 and "--keep-fp32" in proc.stderr

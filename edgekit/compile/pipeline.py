@@ -84,6 +84,7 @@ def compile_model(
     quant_config: QuantConfig | None = None,
     static_shapes: bool = False,
     junit: str | Path | None = None,
+    keep_fp32: bool = False,
     log: Log | None = None,
 ) -> Artifact:
     """Compiles a model into a verified bundle.
@@ -117,6 +118,8 @@ def compile_model(
         static_shapes: targets that can specialise (intel-cpu) fix every input at its example
             shape; the portable ONNX keeps its dynamic axes.
         junit: also write the parity verdicts as JUnit XML to this file.
+        keep_fp32: for fp16/int8, also keep the fp32 graph (``reference/model.onnx``), so that
+            ``edgekit check --layers`` can localise errors on the device without the original.
         log: receives progress lines; silent when None.
 
     Returns:
@@ -173,6 +176,10 @@ def compile_model(
                               "dtypes": {s.name: s.dtype for s in prep.specs}}
         with bundle_io.staged_bundle(out_path) as staging:
             portable = _write_portable(prep, staging, lowered.path if lowered else None)
+            if keep_fp32 and lowered is not None:
+                import onnx
+
+                onnxio.save(onnx.load(str(prep.onnx_path)), staging / "reference" / "model.onnx")
             signature = {"inputs": [s.to_dict() for s in prep.specs],
                          "outputs": [s.to_dict() for s in _output_specs(portable)]}
             entries, reports, plots, stage_runs = [], {}, {}, []
