@@ -122,12 +122,13 @@ class OutputAccumulator:
             self.max_rel = max(self.max_rel, float((diff / np.maximum(np.abs(r), 1e-6)).max()))
         self.signal += float((r * r).sum())
         self.noise += float((diff * diff).sum())
+        atol, rtol = self.rule.atol or 0.0, self.rule.rtol or 0.0
         if self.rule.atol is not None or self.rule.rtol is not None:
-            atol, rtol = self.rule.atol or 0.0, self.rule.rtol or 0.0
             self.violations += int((diff > atol + rtol * np.abs(r)).sum())
-            # The smallest atol that would have passed with the same rtol.
-            if diff.size:
-                self.min_atol = max(self.min_atol, float((diff - rtol * np.abs(r)).max()))
+        if diff.size:
+            # The smallest atol that would have passed (with the rule's rtol, or none), so that
+            # nobody has to hunt for a tolerance by trial and error.
+            self.min_atol = max(self.min_atol, float((diff - rtol * np.abs(r)).max()))
         self.min_cosine = min(self.min_cosine, _min_row_cosine(r, c, batch))
         if ref.ndim == 2 and ref.shape[1] > 1 and np.issubdtype(ref.dtype, np.floating):
             self.top1_total += ref.shape[0]
@@ -163,7 +164,7 @@ class OutputAccumulator:
             nonfinite_outputs=self.cand_nonfinite,
             tolerance_violations=self.violations if tolerance_rule else None,
             top1_agreement=top1,
-            min_passing_atol=max(self.min_atol, 0.0) if tolerance_rule else None,
+            min_passing_atol=max(self.min_atol, 0.0),
             failures=tuple(failures),
         )
 
