@@ -297,3 +297,14 @@ def _stack(group: list[Record]) -> Batch:
     labels = [lab for _, lab in group]
     has_labels = all(lab is not None for lab in labels)
     return Batch(feed, np.asarray(labels) if has_labels else None, len(group))
+
+
+def first_samples(supply: Iterable[Batch], count: int) -> list[Batch]:
+    """The first batches of a supply that together hold at least ``count`` samples."""
+    chosen, seen = [], 0
+    for batch in supply:
+        chosen.append(batch)
+        seen += batch.samples
+        if seen >= count:
+            break
+    return chosen

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.calibration.sources import Batch, DataSource, batches
+from edgekit.calibration.sources import Batch, DataSource, batches, first_samples
 from edgekit.compile.inputs import random_feed
 from edgekit.compile.prepare import Prepared
 from edgekit.compile.quantize import (
@@ -163,12 +163,7 @@ def lower_prepared(prep: Prepared, precision: str, config: QuantConfig, calib: l
            calib_source: DataSource | None, rule: Any, batches_fn: Callable[[], Iterator[Batch]],
            eval_source: DataSource | None, seed: int, scratch: Path, say: Log, budget: FallbackBudget) -> Lowered:
     """Quantizes the checked fp32 graph, judging each attempt by parity on (part of) the eval data."""
-    check_batches, seen = [], 0
-    for batch in batches_fn():
-        check_batches.append(batch)
-        seen += batch.samples
-        if seen >= FALLBACK_CHECK_SAMPLES:
-            break
+    check_batches = first_samples(batches_fn(), FALLBACK_CHECK_SAMPLES)
     refs = [prep.reference(b.feed) for b in check_batches]
     by_id = {id(b.feed): r for b, r in zip(check_batches, refs)}
     data_desc = eval_source.description if eval_source else f"seeded random inputs (seed {seed})"

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.calibration.sources import Batch
+from edgekit.calibration.sources import Batch, first_samples
 from edgekit.parity.compare import compare
 from edgekit.parity.metrics import ParityRule
 from edgekit.runtimes.onnxruntime import OnnxRuntime
@@ -26,12 +26,7 @@ def stage_parity(reference: Run, reference_description: str, stages: list[tuple[
                  batches_fn: Callable[[], Iterator[Batch]], output_names: list[str], rule: ParityRule,
                  precision: str) -> list[dict[str, Any]]:
     """One row per stage: max abs error and min cosine vs the original, what it added, pass/fail."""
-    chosen, seen = [], 0
-    for batch in batches_fn():
-        chosen.append(batch)
-        seen += batch.samples
-        if seen >= STAGE_SAMPLES:
-            break
+    chosen = first_samples(batches_fn(), STAGE_SAMPLES)
     refs = {id(b.feed): reference(b.feed) for b in chosen}
     rows: list[dict[str, Any]] = []
     previous = 0.0
