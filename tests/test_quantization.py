@@ -198,3 +198,21 @@ def test_transformer_int8_dynamic_passes(tmp_path) -> None:
 def _fp32_size(module, example, dynamic, tmp_path: Path) -> int:
     art = edgekit.compile(module, example, dynamic=dynamic, out=tmp_path / "t32.edgekit")
     return art.path.joinpath("model.onnx").stat().st_size
+
+
+def test_int8_that_quantizes_nothing_says_so(tmp_path) -> None:
+    """Control flow: the compute sits in If subgraphs, which the quantizer leaves in float."""
+
+    class Branches(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a, self.b = torch.nn.Linear(8, 8), torch.nn.Linear(8, 8)
+
+        def forward(self, x):
+            return torch.cond(x.sum() > 0, lambda t: self.a(t), lambda t: self.b(t), (x,))
+
+    path = tmp_path / "branches.onnx"
+    torch.onnx.export(Branches().eval(), (torch.randn(3, 8),), str(path), dynamo=True, input_names=["x"])
+    art = edgekit.compile(path, precision="int8", random_calibration=True, out=tmp_path / "b.edgekit")
+    assert art.manifest["quantization"]["quantized_nodes"] == []
+    assert any("quantized no node" in n for n in art.parity.notes)

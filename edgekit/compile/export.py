@@ -91,10 +91,14 @@ def export(
             continue
         attempts.append({"exporter": name, "error": ""})
         return ExportResult(path, name, attempts, checks)
+    tried = {a["exporter"] for a in attempts}
+    note = ("export it to .onnx yourself and compile that" if len(exporter_order(kind, "auto")) == 1
+            else "export it to .onnx yourself and compile that" if tried == set(EXPORTERS)
+            else f"try --exporter {next(e for e in EXPORTERS if e not in tried)}, or export to .onnx yourself")
     raise ExportError(
         "could not export the model to ONNX: "
         + "; ".join(f"{a['exporter']} exporter: {a['error']}" for a in attempts),
-        note="try --exporter dynamo or --exporter torchscript, or export to .onnx yourself",
+        note=note,
     )
 
 

@@ -207,6 +207,9 @@ def report_notes(lowered: Lowered | None, calib: list[dict[str, np.ndarray]],
         if shared:
             notes.append(f"WARNING: {shared} of {len(eval_rows)} evaluation samples were also calibration "
                          "samples; parity on them is optimistic")
+    if lowered.summary["precision"] in ("int8", "int8-dynamic") and not lowered.summary["quantized_nodes"]:
+        notes.append(f"WARNING: {lowered.summary['precision']} quantized no node (nodes inside control-flow "
+                     "subgraphs are not quantized); the artifact computes in float")
     notes += lowered.summary["notes"]
     history = lowered.history
     if len(history) > 1:
