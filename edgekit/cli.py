@@ -219,6 +219,76 @@ def inspect_cmd(bundle: str, as_json: bool) -> None:
         click.echo(describe(b))
 
 
+@cli.command("bench")
+@click.argument("items", nargs=-1, required=True, metavar="BUNDLE…|MODEL")
+@click.option("--targets", help="Targets to measure (default: every one the bundles have / this host runs).")
+@click.option("--precisions", default="fp32", show_default=True, help="For a MODEL: precisions to build.")
+@click.option("--against", metavar="MODEL", help="torch model for the speed-up column (a MODEL is its own).")
+@click.option("--weights", type=click.Path(dir_okay=False), help="State dict for a factory MODEL.")
+@click.option("--input", "input_", multiple=True, metavar="NAME:SHAPE[:DTYPE]", help="For a MODEL, as in compile.")
+@click.option("--dynamic", multiple=True, metavar="NAME:AXIS[:DIMNAME]", help="For a MODEL, as in compile.")
+@click.option("--calib", metavar="DATA", help="For a MODEL at int8, as in compile.")
+@click.option("--eval", "eval_", metavar="DATA", help="For a MODEL, as in compile.")
+@click.option("--batch", default=8, show_default=True, type=int, help="Batch size of the throughput column.")
+@click.option("--warmup", default=10, show_default=True, type=int)
+@click.option("--iterations", default=200, show_default=True, type=int, help="Timed batch-1 runs at most.")
+@click.option("--time-budget", default=10.0, show_default=True, type=float, help="Seconds per candidate at most.")
+@click.option("--threads", type=int, help="Intra-op threads for every backend and torch.")
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
+@click.option("--csv", "csv_file", type=click.Path(dir_okay=False), help="Write the table as CSV.")
+@click.option("--plot", "plot_file", type=click.Path(dir_okay=False), help="Write a latency-vs-parity chart.")
+def bench_cmd(items: tuple[str, ...], targets: str | None, precisions: str, against: str | None,
+              weights: str | None, input_: tuple[str, ...], dynamic: tuple[str, ...], calib: str | None,
+              eval_: str | None, batch: int, warmup: int, iterations: int, time_budget: float,
+              threads: int | None, as_json: bool, csv_file: str | None, plot_file: str | None) -> None:
+    """Measure bundles (or build MODEL at --targets x --precisions): one row per target x precision."""
+    import tempfile
+
+    from edgekit import bench
+
+    if batch < 1 or iterations < 1 or warmup < 0 or time_budget <= 0:
+        raise InputError("--batch and --iterations must be >= 1, --warmup >= 0, --time-budget > 0")
+    options = bench.BenchOptions(warmup, iterations, time_budget, batch, threads)
+    target_list = [t.strip() for t in targets.split(",")] if targets else None
+    log = None if as_json else _echo_err
+    with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as tmp:
+        bundles, reference = list(items), against
+        if len(items) == 1 and not _is_bundle(items[0]):
+            from edgekit.compile.pipeline import compile_model
+
+            reference = reference or items[0]
+            bundles = []
+            for precision in [p.strip() for p in precisions.split(",") if p.strip()]:
+                if log:
+                    log(f"building {precision} for {','.join(target_list or ['cpu'])}")
+                art = compile_model(items[0], target=target_list or "cpu", precision=precision,
+                                    inputs=list(input_), dynamic=list(dynamic), weights=weights,
+                                    eval_data=eval_, calibration=calib, out=Path(tmp) / f"{precision}.edgekit")
+                bundles.append(str(art.path))
+        torch_ms = None
+        if reference is not None:
+            from edgekit.bundle import read_bundle
+
+            feed, _, _ = bench.bench_feeds(read_bundle(bundles[0]), batch)
+            torch_ms = bench.torch_latency(reference, weights, feed, options)
+        rows = bench.bench_bundles(bundles, target_list, options, torch_ms, log)
+    if csv_file:
+        bench.write_csv(rows, csv_file)
+    if plot_file:
+        bench.plot(rows, plot_file)
+    if as_json:
+        click.echo(json.dumps({"torch_eager_p50_ms": torch_ms, "rows": [r.to_dict() for r in rows]}, indent=2))
+    else:
+        if torch_ms is not None:
+            click.echo(f"torch eager p50: {torch_ms:.3f} ms (batch 1, same inputs and threads)")
+        click.echo(bench.format_table(rows))
+
+
+def _is_bundle(item: str) -> bool:
+    path = Path(item)
+    return (path / "manifest.json").is_file() or (item.endswith(".zip") and path.is_file())
+
+
 @cli.command("pack")
 @click.argument("bundle", type=click.Path())
 @click.option("--out", type=click.Path(dir_okay=False), help="Archive to write (NAME.edgekit.zip).")

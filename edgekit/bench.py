@@ -1,0 +1,250 @@
+"""``edgekit bench``: measure every target × precision of one or more bundles, in one table.
+
+Each candidate runs in its own child process: first-load time and peak resident memory are
+then that candidate's alone, and no backend's idle worker threads spin beside another's.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit.errors import EdgekitError, InputError
+
+COLUMNS = ("bundle", "target", "precision", "size_mb", "parity", "key_metric", "p50_ms", "p90_ms", "p99_ms",
+           "throughput_per_s", "batch", "first_load_ms", "peak_rss_mb", "speedup_vs_torch")
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    warmup: int = 10
+    iterations: int = 200
+    time_budget_s: float = 10.0
+    batch: int = 8
+    threads: int | None = None
+
+
+@dataclass
+class BenchRow:
+    bundle: str
+    target: str
+    precision: str
+    size_mb: float
+    parity: str
+    key_metric: str
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    throughput_per_s: float
+    batch: int
+    first_load_ms: float
+    peak_rss_mb: float
+    speedup_vs_torch: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def bench_feeds(bundle: Any, batch: int, target: str | None = None
+                ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], int]:
+    """A batch-1 feed from the golden samples, and a batch-``batch`` one where the batch axis is dynamic."""
+    from edgekit.parity.golden import GOLDEN_FILE, load_golden
+
+    specs = bundle.target_inputs(target) if target else bundle.inputs
+    pairs = load_golden(bundle.file(GOLDEN_FILE), [s.name for s in specs], [s.name for s in bundle.outputs])
+    feed = pairs[0][0].feed
+    one, many, size = {}, {}, batch
+    for spec in specs:
+        arr = feed[spec.name]
+        dynamic_batch = bool(spec.shape) and isinstance(spec.shape[0], str)
+        one[spec.name] = arr[:1] if dynamic_batch else arr
+        if dynamic_batch:
+            reps = -(-batch // max(arr.shape[0], 1))
+            many[spec.name] = np.concatenate([arr] * reps)[:batch]
+        else:
+            many[spec.name] = arr
+            size = arr.shape[0] if spec.shape else 1
+    return one, many, size
+
+
+def measure(bundle: str, target: str, options: BenchOptions) -> dict[str, Any]:
+    """Runs in the child: load, time batch-1 latency and batch-N throughput, report peak RSS."""
+    from edgekit.runtimes import load
+
+    start = time.perf_counter()
+    rt = load(bundle, target, accept_failed=True, threads=options.threads)
+    first_load = (time.perf_counter() - start) * 1e3
+    one, many, size = bench_feeds(rt.bundle, options.batch, target)
+    for _ in range(options.warmup):
+        rt.run(one)
+    latencies = []
+    deadline = time.perf_counter() + options.time_budget_s
+    while len(latencies) < options.iterations and (len(latencies) < 5 or time.perf_counter() < deadline):
+        t = time.perf_counter()
+        rt.run(one)
+        latencies.append((time.perf_counter() - t) * 1e3)
+    rt.run(many)
+    runs, t = 0, time.perf_counter()
+    while runs < max(3, options.iterations // 10) and (runs < 3 or time.perf_counter() - t < options.time_budget_s / 2):
+        rt.run(many)
+        runs += 1
+    throughput = size * runs / (time.perf_counter() - t)
+    lat = np.asarray(latencies)
+    return {
+        "p50_ms": float(np.percentile(lat, 50)), "p90_ms": float(np.percentile(lat, 90)),
+        "p99_ms": float(np.percentile(lat, 99)), "iterations": len(latencies),
+        "throughput_per_s": throughput, "batch": size, "first_load_ms": first_load,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def _child(bundle: str, target: str, options: BenchOptions) -> dict[str, Any]:
+    payload = json.dumps({"bundle": bundle, "target": target, "options": asdict(options)})
+    proc = subprocess.run([sys.executable, "-m", "edgekit.bench", payload], capture_output=True, text=True,
+                          timeout=600 + 3 * options.time_budget_s)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        reason = (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]
+        raise InputError(f"benchmarking {Path(bundle).name} on {target} failed: {reason}")
+    return json.loads(lines[-1])
+
+
+def _key_metric(report: dict[str, Any]) -> str:
+    if report.get("accuracy"):
+        a = report["accuracy"]
+        return f"accuracy {a['candidate']:.2f}% (drop {a['drop']:.2f})"
+    outputs = report.get("outputs") or []
+    if report.get("precision") == "fp32":
+        return f"max abs {max(float(o['max_abs']) for o in outputs):.3g}" if outputs else ""
+    return f"min cosine {min(float(o['min_cosine']) for o in outputs):.6f}" if outputs else ""
+
+
+def bench_bundles(bundles: list[str], targets: list[str] | None, options: BenchOptions,
+                  torch_ms: float | None = None, log: Any = None) -> list[BenchRow]:
+    """One row per bundle × target (all of a bundle's targets this host can run, or ``targets``)."""
+    from edgekit.bundle import read_bundle
+    from edgekit.runtimes import runtime_class
+
+    plan = []
+    for path in bundles:
+        b = read_bundle(path)
+        names = [t for t in b.target_names if targets is None or t in targets]
+        for name in names:
+            reason = runtime_class(name).probe()
+            if reason is None:
+                plan.append((b, name))
+            elif log:
+                log(f"skipping {b.path.name} on {name}: {reason}")
+    if not plan:
+        raise InputError("nothing to benchmark: no bundle target can run on this host")
+    parity = {}
+    rows = []
+    for i, (b, name) in enumerate(plan, 1):
+        if log:
+            log(f"benchmarking {b.path.name} on {name} ({i}/{len(plan)})")
+        found = _child(str(b.path), name, options)
+        if b.path not in parity:
+            parity[b.path] = json.loads(b.file("parity.json").read_text())["reports"]
+        report = parity[b.path].get(name, {})
+        files = b.manifest["files"]
+        size = sum(files[p]["size"] for p in b.target(name)["files"].values())
+        rows.append(BenchRow(
+            bundle=b.path.name, target=name, precision=b.precision, size_mb=size / 1e6,
+            parity="pass" if report.get("passed") else "FAIL", key_metric=_key_metric(report),
+            p50_ms=found["p50_ms"], p90_ms=found["p90_ms"], p99_ms=found["p99_ms"],
+            throughput_per_s=found["throughput_per_s"], batch=found["batch"], first_load_ms=found["first_load_ms"],
+            peak_rss_mb=found["peak_rss_mb"],
+            speedup_vs_torch=None if torch_ms is None else torch_ms / found["p50_ms"],
+        ))
+    return rows
+
+
+def torch_latency(model: Any, weights: str | None, feed: dict[str, np.ndarray], options: BenchOptions) -> float:
+    """Median torch eager latency on the same batch-1 inputs and thread count."""
+    import torch
+
+    from edgekit.compile.sources import load_source
+
+    source = load_source(model, weights)
+    if not source.is_torch:
+        raise InputError("--against for bench must be a torch model (the speed-up is over torch eager)")
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    module = source.module.module() if source.kind == "torch.export" else source.module
+    args = [torch.from_numpy(np.ascontiguousarray(v)) for v in feed.values()]
+    with torch.inference_mode():
+        for _ in range(options.warmup):
+            module(*args)
+        times = []
+        deadline = time.perf_counter() + options.time_budget_s
+        while len(times) < options.iterations and (len(times) < 5 or time.perf_counter() < deadline):
+            t = time.perf_counter()
+            module(*args)
+            times.append((time.perf_counter() - t) * 1e3)
+    return float(np.median(times))
+
+
+def format_table(rows: list[BenchRow]) -> str:
+    head = (f"{'bundle':<22}{'target':<11}{'precision':<13}{'MB':>7} {'parity':<6} {'key metric':<30}"
+            f"{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}{'thru/s':>9}{'load ms':>9}{'RSS MB':>8}{'vs torch':>9}")
+    lines = [head]
+    for r in rows:
+        speed = "" if r.speedup_vs_torch is None else f"{r.speedup_vs_torch:.2f}x"
+        lines.append(f"{r.bundle[:21]:<22}{r.target:<11}{r.precision:<13}{r.size_mb:>7.2f} {r.parity:<6} "
+                     f"{r.key_metric[:29]:<30}{r.p50_ms:>8.3f}{r.p90_ms:>8.3f}{r.p99_ms:>8.3f}"
+                     f"{r.throughput_per_s:>9.0f}{r.first_load_ms:>9.0f}{r.peak_rss_mb:>8.0f}{speed:>9}")
+    return "\n".join(lines)
+
+
+def write_csv(rows: list[BenchRow], path: str | Path) -> None:
+    import csv
+
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(COLUMNS))
+        writer.writeheader()
+        for r in rows:
+            writer.writerow(r.to_dict())
+
+
+def plot(rows: list[BenchRow], path: str | Path) -> None:
+    """Latency (p50) against the parity metric that matters: where each candidate sits."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for r in rows:
+        y = 1.0 if r.parity == "pass" else 0.0
+        ax.scatter(r.p50_ms, y, s=40, color="#2b8a3e" if y else "#c92a2a")
+        ax.annotate(f"{r.target} {r.precision}", (r.p50_ms, y), fontsize=7, xytext=(4, 4),
+                    textcoords="offset points", rotation=20)
+    ax.set_xlabel("p50 latency, batch 1 (ms)")
+    ax.set_yticks([0, 1], ["fails parity", "passes parity"])
+    ax.set_ylim(-0.5, 1.8)
+    ax.set_title("latency vs accuracy parity")
+    fig.savefig(str(path), bbox_inches="tight")
+    plt.close(fig)
+
+
+def _worker(payload: str) -> int:
+    args = json.loads(payload)
+    try:
+        result = measure(args["bundle"], args["target"], BenchOptions(**args["options"]))
+    except EdgekitError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_worker(sys.argv[1]))
