@@ -85,6 +85,7 @@ def compile_model(
     static_shapes: bool = False,
     junit: str | Path | None = None,
     keep_fp32: bool = False,
+    selection: dict[str, Any] | None = None,
     log: Log | None = None,
 ) -> Artifact:
     """Compiles a model into a verified bundle.
@@ -118,6 +119,7 @@ def compile_model(
         static_shapes: targets that can specialise (intel-cpu) fix every input at its example
             shape; the portable ONNX keeps its dynamic axes.
         junit: also write the parity verdicts as JUnit XML to this file.
+        selection: how ``auto`` chose this target and precision (recorded in the manifest).
         keep_fp32: for fp16/int8, also keep the fp32 graph (``reference/model.onnx``), so that
             ``edgekit check --layers`` can localise errors on the device without the original.
         log: receives progress lines; silent when None.
@@ -129,6 +131,20 @@ def compile_model(
         InputError, TargetUnavailable, TargetBuildError: before or while building.
     """
     say = log or (lambda _msg: None)
+    if target == "auto" or precision == "auto":
+        from edgekit.compile.auto import compile_auto
+
+        bundle_io.check_destination(Path(out) if out is not None else Path(f"{_default_name(model)}"
+                                                                            f"{bundle_io.SUFFIX}"), force)
+        return compile_auto(
+            compile_model, model, example_inputs, target=target, precision=precision, out=out, log=say,
+            inputs=inputs, dynamic=dynamic, weights=weights, eval_data=eval_data, force=force,
+            allow_pickle=allow_pickle, exporter=exporter, simplify=simplify, opset=opset, seed=seed,
+            calibration=calibration, calib_method=calib_method, calib_samples=calib_samples,
+            shuffle_calibration=shuffle_calibration, random_calibration=random_calibration, preprocess=preprocess,
+            max_accuracy_drop=max_accuracy_drop, fallback=fallback, quant_config=quant_config,
+            static_shapes=static_shapes, junit=junit, keep_fp32=keep_fp32,
+        )
     target_names = parse_targets(target)
     if precision not in PRECISIONS:
         raise InputError(f"unknown precision '{precision}'", note=f"choose from: {', '.join(PRECISIONS)}")
@@ -210,6 +226,8 @@ def compile_model(
             manifest["parity"]["rule_overrides"] = (
                 {"max_accuracy_drop": max_accuracy_drop} if max_accuracy_drop is not None else {})
             manifest["notes"] = list(notes)
+            if selection is not None:
+                manifest["selection"] = selection
             if notes and notes[0].startswith("WARNING"):
                 manifest = {"warning": notes[0], **manifest}  # the first thing a reader sees
             write_reports(staging, reports, manifest, plots)
