@@ -38,6 +38,7 @@ bench: venv
 	$(PY) benchmarks/cpu_latency.py
 	$(PY) benchmarks/precisions.py
 	$(PY) benchmarks/openvino_latency.py
+	$(PY) benchmarks/run.py
 
 clean:
 	rm -rf build $(VENV)

@@ -1,0 +1,135 @@
+"""The benchmark suite: common edge workloads, every way to run them, one table per model.
+
+    python benchmarks/run.py [--threads N] [--time-budget S] [--out benchmarks/RESULTS.md]
+
+Models: ResNet-18- and MobileNetV2-shaped CNNs at 1x3x224x224, a BERT-mini-shaped encoder
+(4 layers, 256 wide, 128 tokens) and the digits example. For each: torch eager fp32, bare
+onnxruntime fp32, bare OpenVINO fp32 (its defaults), and edgekit's bundles at fp32, fp16,
+int8-dynamic and int8 on every available target — measured in one run, with ratios to torch
+eager and achieved GFLOP/s. Writes a Markdown table with the machine's description.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import edgekit  # noqa: E402
+from benchmarks._models import compile_at  # noqa: E402
+from benchmarks.flops import count_flops  # noqa: E402
+from edgekit.bench import BenchOptions, bench_bundles  # noqa: E402
+from edgekit.hostinfo import fingerprint  # noqa: E402
+from examples.zoo import TransformerEncoder, make_mobilenetv2, make_resnet18  # noqa: E402
+
+PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8")
+
+
+def bert_mini() -> tuple[torch.nn.Module, tuple[torch.Tensor, ...], list[str]]:
+    torch.manual_seed(0)
+    model = TransformerEncoder(vocab=30522 // 8, dim=256, heads=4, layers=4, max_len=128, classes=2).eval()
+    return model, (torch.randint(0, 30522 // 8, (1, 128)),), []
+
+
+def digits() -> tuple[torch.nn.Module, tuple[torch.Tensor, ...], list[str]]:
+    from examples.digits.model import pretrained
+
+    return pretrained(), (torch.zeros(1, 1, 8, 8),), []
+
+
+def _time(fn, budget: float) -> float:
+    for _ in range(5):
+        fn()
+    times, deadline = [], time.perf_counter() + budget
+    while len(times) < 200 and (len(times) < 10 or time.perf_counter() < deadline):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1e3)
+    return float(np.median(times))
+
+
+def baselines(model, example, onnx_path: Path, threads: int, budget: float) -> dict[str, float]:
+    import onnxruntime as ort
+
+    torch.set_num_threads(threads)
+    args = [t for t in example]
+    feed = {i.name: t.numpy() for i, t in zip(ort.InferenceSession(str(onnx_path)).get_inputs(), example)}
+
+    def eager():
+        with torch.inference_mode():
+            return model(*args)
+
+    results = {"torch eager fp32": _time(eager, budget)}
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+    results["bare onnxruntime fp32"] = _time(lambda: session.run(None, feed), budget)
+    try:
+        import openvino as ov
+
+        config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads}
+        request = ov.Core().compile_model(str(onnx_path), "CPU", config).create_infer_request()
+        results["bare OpenVINO fp32 (its defaults)"] = _time(lambda: request.infer(list(feed.values())), budget)
+    except ImportError:
+        pass
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--time-budget", type=float, default=3.0)
+    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS.md"))
+    args = parser.parse_args()
+    host = fingerprint()
+    lines = ["# edgekit benchmark results", "",
+             f"Machine: {host['cpu']}, {host['cores']} cores ({', '.join(host['isa'])}), {host['os']}, "
+             f"Python {host['python']}; " + ", ".join(f"{k} {v}" for k, v in host["libraries"].items()),
+             f"Run: `python benchmarks/run.py --threads {args.threads}`, batch 1, {args.threads} threads, "
+             f"median latency; {time.strftime('%Y-%m-%d')}.",
+             "Zoo models have random weights and int8 is calibrated on seeded random inputs "
+             "(benchmarks/_models.py): the parity column shows the rule's verdict on random data.", ""]
+    from edgekit.targets import TARGETS, get_target
+
+    targets = [t for t in TARGETS if get_target(t).probe() is None]
+    for label, make in (("ResNet-18-shaped, 1x3x224x224", make_resnet18),
+                        ("MobileNetV2-shaped, 1x3x224x224", make_mobilenetv2),
+                        ("BERT-mini-shaped encoder, 128 tokens", bert_mini), ("digits CNN, 1x1x8x8", digits)):
+        print(f"== {label}", file=sys.stderr)
+        model, example, dynamic = make()
+        with tempfile.TemporaryDirectory() as tmp:
+            arts = {p: compile_at(model, example, p, Path(tmp) / f"{p}.edgekit", target=",".join(targets),
+                                  dynamic=dynamic) for p in PRECISIONS}
+            fp32_onnx = arts["fp32"].path / "model.onnx"
+            name = next(iter(edgekit.load(arts["fp32"].path).inputs)).name
+            flops = count_flops(fp32_onnx, {name: tuple(example[0].shape)})
+            base = baselines(model, example, fp32_onnx, args.threads, args.time_budget)
+            rows = bench_bundles([str(a.path) for a in arts.values()], None,
+                                 BenchOptions(warmup=5, iterations=200, time_budget_s=args.time_budget,
+                                              threads=args.threads))
+        eager = base["torch eager fp32"]
+        lines += [f"## {label} — {flops / 1e9:.3f} GFLOP per inference", "",
+                  "| contender | p50 ms | vs torch eager | GFLOP/s | parity |", "|---|---|---|---|---|"]
+        for contender, ms in base.items():
+            lines.append(f"| {contender} | {ms:.3f} | {ms / eager:.3f}x | {flops / ms / 1e6:.1f} | reference |"
+                         if contender.startswith("torch") else
+                         f"| {contender} | {ms:.3f} | {ms / eager:.3f}x | {flops / ms / 1e6:.1f} | |")
+        for r in rows:
+            lines.append(f"| edgekit {r.target} {r.precision} | {r.p50_ms:.3f} | {r.p50_ms / eager:.3f}x | "
+                         f"{flops / r.p50_ms / 1e6:.1f} | {r.parity} ({r.key_metric}) |")
+        lines.append("")
+        print("\n".join(lines[-(len(rows) + len(base) + 3):]), file=sys.stderr)
+    args.out.write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
