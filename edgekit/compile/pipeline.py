@@ -15,7 +15,7 @@ import numpy as np
 from edgekit import bundle as bundle_io
 from edgekit.calibration.sources import Batch, DataSource, batches, open_data
 from edgekit.compile import onnxio
-from edgekit.compile.inputs import DynamicArg, InputArg, apply_dynamic, parse_dynamic, parse_input, random_feed
+from edgekit.compile.inputs import DynamicArg, InputArg, parse_dynamic, parse_input, random_feed
 from edgekit.compile.lowering import FallbackBudget, calibration_feeds, lower_prepared, report_notes
 from edgekit.compile.prepare import Prepared, prepare
 from edgekit.compile.quantize import DEFAULT_CALIB_SAMPLES, PRECISIONS, QuantConfig
@@ -183,8 +183,8 @@ def compile_model(
         calib = calibration_feeds(prep, calib_source, config, precision, seed)
         lowered = None
         if precision != "fp32":
-            lowered = lower_prepared(prep, precision, config, calib, calib_source, rule, batches_fn, eval_source,
-                             seed, scratch, say, FallbackBudget(enabled=fallback))
+            lowered = lower_prepared(prep, precision, config, calib, calib_source, rule, batches_fn,
+                                     eval_source, seed, scratch, say, FallbackBudget(enabled=fallback))
         notes = report_notes(lowered, calib, batches_fn, eval_source)
         target_options: dict[str, Any] = {}
         if static_shapes:
@@ -198,24 +198,10 @@ def compile_model(
                 onnxio.save(onnx.load(str(prep.onnx_path)), staging / "reference" / "model.onnx")
             signature = {"inputs": [s.to_dict() for s in prep.specs],
                          "outputs": [s.to_dict() for s in _output_specs(portable)]}
-            entries, reports, plots, stage_runs = [], {}, {}, []
             golden = GoldenSet(GOLDEN_BATCHES)
-            for t in targets:
-                say(f"building target {t.name} ({t.backend})")
-                entry = t.build(portable, precision, staging, **target_options)
-                entries.append(entry)
-                staged = bundle_io.Bundle.staged(staging, signature, entry, precision)
-                plots[t.name] = PlotSamples()
-                report = _check_target(prep, staged, t.name, rule, batches_fn, eval_source, seed,
-                                       golden if not golden.feeds else None,
-                                       (*notes, *entry.get("warnings", ())), plots[t.name])
-                stage_runs.append((f"target {t.name}", runtime_class(t.name).from_bundle(staged, t.name).run,
-                                   f"{t.backend} {entry.get('backend_version')}"))
-                if lowered is not None:
-                    entry["speed"] = measure_speed(t, prep, staged, precision, scratch, golden)
-                    report = with_speed_note(report, t.name, entry["speed"], say)
-                reports[t.name] = report
-                say(f"{t.name}: {report.summary()}")
+            entries, reports, plots, stage_runs = _build_targets(
+                targets, prep, staging, portable, signature, precision, rule, batches_fn, eval_source, seed,
+                notes, lowered, scratch, target_options, golden, say)
             save_golden(staging / GOLDEN_FILE, golden, [s.name for s in prep.specs], prep.output_names)
             graphs = [*prep.stage_graphs, *([("quantize", lowered.path, precision)] if lowered else [])]
             stages = stage_parity(prep.reference, prep.reference_description, [*graphs, *stage_runs],
@@ -237,6 +223,32 @@ def compile_model(
     final = bundle_io.read_bundle(out_path, verify=False)
     first = reports[target_names[0]]
     return Artifact(out_path, final.manifest, first, reports)
+
+
+def _build_targets(targets: list[Any], prep: Prepared, staging: Path, portable: Path, signature: dict[str, Any],
+                   precision: str, rule: Any, batches_fn: Callable[[], Iterator[Batch]],
+                   eval_source: DataSource | None, seed: int, notes: tuple[str, ...], lowered: Any,
+                   scratch: Path, target_options: dict[str, Any], golden: GoldenSet, say: Log,
+                   ) -> tuple[list[dict[str, Any]], dict[str, ParityReport], dict[str, PlotSamples], list[Any]]:
+    """Builds every target into the staging folder, checks each as ``load`` will run it, times it."""
+    entries, reports, plots, stage_runs = [], {}, {}, []
+    for t in targets:
+        say(f"building target {t.name} ({t.backend})")
+        entry = t.build(portable, precision, staging, **target_options)
+        entries.append(entry)
+        staged = bundle_io.Bundle.staged(staging, signature, entry, precision)
+        plots[t.name] = PlotSamples()
+        report = _check_target(prep, staged, t.name, rule, batches_fn, eval_source, seed,
+                               golden if not golden.feeds else None,
+                               (*notes, *entry.get("warnings", ())), plots[t.name])
+        stage_runs.append((f"target {t.name}", runtime_class(t.name).from_bundle(staged, t.name).run,
+                           f"{t.backend} {entry.get('backend_version')}"))
+        if lowered is not None:
+            entry["speed"] = measure_speed(t, prep, staged, precision, scratch, golden)
+            report = with_speed_note(report, t.name, entry["speed"], say)
+        reports[t.name] = report
+        say(f"{t.name}: {report.summary()}")
+    return entries, reports, plots, stage_runs
 
 
 def _default_name(model: Any) -> str:
@@ -330,4 +342,4 @@ def _output_specs(path: Path) -> list[TensorSpec]:
     return outputs
 
 
-__all__ = ["Artifact", "PRECISIONS", "apply_dynamic", "compile_model"]
+__all__ = ["Artifact", "PRECISIONS", "compile_model"]
