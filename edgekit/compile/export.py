@@ -158,7 +158,8 @@ def _validate(path: Path, specs: list[TensorSpec], output_names: list[str],
     graph_names = [v.name for v in model.graph.output]
     if graph_names != output_names:
         raise ValueError(f"graph outputs {graph_names} differ from the model's {output_names}")
-    actual = [_run(path, feed) for feed in probes]
+    session = OnnxRuntime(path, optimization="basic")
+    actual = [session._run(feed) for feed in probes]
     _fix_signature(model, specs, probes, actual)
     onnx.save_model(model, str(path))  # external data stays where it is
     rule = rule_for("fp32")
@@ -174,11 +175,6 @@ def _validate(path: Path, specs: list[TensorSpec], output_names: list[str],
                                  + "; ".join(metrics.failures))
         checks.append(f"fp32 parity with torch at input shape {shape}")
     return checks
-
-
-def _run(path: Path, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    runtime = OnnxRuntime(path, optimization="basic")
-    return runtime._run(feed)
 
 
 def _fix_signature(model: onnx.ModelProto, specs: list[TensorSpec],

@@ -237,14 +237,15 @@ def _build_targets(targets: list[Any], prep: Prepared, staging: Path, portable: 
         entry = t.build(portable, precision, staging, **target_options)
         entries.append(entry)
         staged = bundle_io.Bundle.staged(staging, signature, entry, precision)
+        # Loaded once, exactly as ``load`` will: checked, timed and attributed with the same runtime.
+        runtime = runtime_class(t.name).from_bundle(staged, t.name)
         plots[t.name] = PlotSamples()
-        report = _check_target(prep, staged, t.name, rule, batches_fn, eval_source, seed,
+        report = _check_target(prep, runtime, entry, rule, batches_fn, eval_source, seed,
                                golden if not golden.feeds else None,
                                (*notes, *entry.get("warnings", ())), plots[t.name])
-        stage_runs.append((f"target {t.name}", runtime_class(t.name).from_bundle(staged, t.name).run,
-                           f"{t.backend} {entry.get('backend_version')}"))
+        stage_runs.append((f"target {t.name}", runtime.run, f"{t.backend} {entry.get('backend_version')}"))
         if lowered is not None:
-            entry["speed"] = measure_speed(t, prep, staged, precision, scratch, golden)
+            entry["speed"] = measure_speed(t, prep, staged, runtime, scratch, golden)
             report = with_speed_note(report, t.name, entry["speed"], say)
         reports[t.name] = report
         say(f"{t.name}: {report.summary()}")
@@ -285,22 +286,19 @@ def _write_portable(prep: Prepared, staging: Path, lowered: Path | None = None) 
     return path
 
 
-def _check_target(prep: Prepared, staged: bundle_io.Bundle, name: str, rule: Any,
+def _check_target(prep: Prepared, runtime: Any, entry: dict[str, Any], rule: Any,
                   batches_fn: Callable[[], Iterator[Batch]], eval_source: DataSource | None,
                   seed: int, golden: GoldenSet | None, notes: tuple[str, ...],
                   plots: PlotSamples | None = None) -> ParityReport:
-    """Loads the target from the staging folder exactly as ``load`` will, and compares."""
-    runtime = runtime_class(name).from_bundle(staged, name)
-    entry, precision = staged.target(name), staged.precision
+    """Compares a target's runtime (loaded from the staging folder) with the reference."""
+    name, precision = entry["name"], entry["precision"]
     data_desc = eval_source.description if eval_source else f"seeded random inputs (seed {seed})"
-    report = compare(
+    return compare(
         prep.reference, runtime.run, batches_fn(), prep.output_names, precision, rule,
         data_description=data_desc, reference_description=prep.reference_description,
         candidate_description=f"{name} ({entry['backend']} {entry.get('backend_version')})",
         golden=golden, notes=notes, samples=plots,
     )
-    runtime.close()
-    return report
 
 
 def _manifest(out: Path, prep: Prepared, signature: dict[str, Any], precision: str,

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from edgekit.parity.layers import expose
 from edgekit.runtimes.onnxruntime import create_session, session_options
 
 Feed = dict[str, np.ndarray]
@@ -51,22 +52,11 @@ def channel_error(ref: list[np.ndarray], got: list[np.ndarray]) -> float:
     return float(np.minimum(ratio, 1.0).mean())
 
 
-def _expose(model: onnx.ModelProto, tensors: list[str]) -> onnx.ModelProto:
-    exposed = onnx.ModelProto()
-    exposed.CopyFrom(model)
-    present = {o.name for o in exposed.graph.output}
-    for name in tensors:
-        if name not in present:
-            exposed.graph.output.append(onnx.ValueInfoProto(name=name))
-            present.add(name)
-    return exposed
-
-
 def _values(model: onnx.ModelProto, path: Path, feeds: list[Feed], names: list[str]) -> dict[str, list[np.ndarray]]:
     graph_inputs = {i.name for i in model.graph.input}
     inits = {t.name for t in model.graph.initializer}
     wanted = [n for n in names if n not in inits and n not in graph_inputs]
-    onnx.save_model(_expose(model, wanted), str(path))
+    onnx.save_model(expose(model, wanted), str(path))
     session = create_session(path, session_options(level="none"))
     found: dict[str, list[np.ndarray]] = {n: [] for n in names}
     for feed in feeds:

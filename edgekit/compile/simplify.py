@@ -44,10 +44,12 @@ def simplify(src: Path, dst: Path, feeds: list[dict[str, np.ndarray]]) -> Simpli
         return SimplifyResult(src, False, f"skipped: onnxsim failed ({lines[-1][:300]})")
     before = OnnxRuntime(src, optimization="basic")
     rule = rule_for("fp32")
+    after = None
     for feed in feeds:
         want = before._run(feed)
         try:
-            got = OnnxRuntime(dst, optimization="basic")._run(feed)
+            after = after or OnnxRuntime(dst, optimization="basic")
+            got = after._run(feed)
         except Exception as err:  # the simplified graph no longer runs at this shape
             shape = {k: list(v.shape) for k, v in feed.items()}
             return SimplifyResult(src, False, f"discarded: simplified graph fails at input shape {shape} "

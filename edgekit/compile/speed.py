@@ -32,8 +32,8 @@ def time_runtime(run: Callable[[Feed], Any], feed: Feed, repeats: int = 20) -> f
     return float(np.median(samples))
 
 
-def measure_speed(target: Any, prep: Prepared, staged: bundle_io.Bundle, precision: str, scratch: Path,
-           golden: GoldenSet) -> dict[str, Any]:
+def measure_speed(target: Any, prep: Prepared, staged: bundle_io.Bundle, runtime: Any, scratch: Path,
+                  golden: GoldenSet) -> dict[str, Any]:
     """Times this target's artifact against an fp32 build of the same target, on the same input."""
     ref_dir = scratch / f"fp32-{target.name}"
     ref_dir.mkdir(exist_ok=True)
@@ -41,10 +41,8 @@ def measure_speed(target: Any, prep: Prepared, staged: bundle_io.Bundle, precisi
     fp32_bundle = bundle_io.Bundle.staged(ref_dir, staged.manifest["signature"], entry, "fp32")
     feed = golden.feeds[0]
     fp32_rt = runtime_class(target.name).from_bundle(fp32_bundle, target.name)
-    rt = runtime_class(target.name).from_bundle(staged, target.name)
-    fp32_ms, ms = time_runtime(fp32_rt.run, feed), time_runtime(rt.run, feed)
+    fp32_ms, ms = time_runtime(fp32_rt.run, feed), time_runtime(runtime.run, feed)
     fp32_rt.close()
-    rt.close()
     return {"fp32_ms": round(fp32_ms, 4), "ms": round(ms, 4), "ratio_to_fp32": round(ms / fp32_ms, 3),
             "input_shapes": {k: list(v.shape) for k, v in feed.items()}}
 

@@ -41,19 +41,26 @@ class LayerError:
         return {**asdict(self), "growth": self.growth}
 
 
-def _expose_all(path: Path, out: Path) -> tuple[Any, list[str]]:
+def expose(model: Any, tensors: list[str]) -> Any:
+    """A copy of ``model`` with ``tensors`` added as graph outputs (untyped: onnxruntime infers them)."""
+    import onnx
+
+    exposed = onnx.ModelProto()
+    exposed.CopyFrom(model)
+    present = {o.name for o in exposed.graph.output}
+    for name in tensors:
+        if name and name not in present:
+            exposed.graph.output.append(onnx.ValueInfoProto(name=name))
+            present.add(name)
+    return exposed
+
+
+def _expose_all(path: Path, out: Path) -> Any:
     import onnx
 
     model = onnx.load(str(path))
-    graph_outputs = {o.name for o in model.graph.output}
-    names = []
-    for node in model.graph.node:
-        for name in node.output:
-            if name and name not in graph_outputs:
-                model.graph.output.append(onnx.ValueInfoProto(name=name))
-                names.append(name)
-    onnx.save_model(model, str(out))
-    return model, names
+    onnx.save_model(expose(model, [name for node in model.graph.node for name in node.output]), str(out))
+    return model
 
 
 def _run(path: Path, feeds: list[Feed]) -> dict[str, list[np.ndarray]]:
@@ -93,8 +100,8 @@ def compare_layers(reference: Path, candidate: Path, feeds: Iterable[Feed], rule
     if not feeds:
         raise InputError("--layers needs at least one input sample")
     with tempfile.TemporaryDirectory(prefix="edgekit-layers-") as tmp:
-        ref_model, _ = _expose_all(reference, Path(tmp) / "ref.onnx")
-        _, _ = _expose_all(candidate, Path(tmp) / "cand.onnx")
+        ref_model = _expose_all(reference, Path(tmp) / "ref.onnx")
+        _expose_all(candidate, Path(tmp) / "cand.onnx")
         ref_vals = _run(Path(tmp) / "ref.onnx", feeds)
         cand_vals = _run(Path(tmp) / "cand.onnx", feeds)
     tensor_error: dict[str, float] = {}
