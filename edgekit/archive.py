@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from edgekit.bundle import MANIFEST, SUFFIX, read_bundle
+from edgekit.cache import user_cache_dir
 from edgekit.errors import BundleError, InputError
 
 ARCHIVE_SUFFIX = SUFFIX + ".zip"
@@ -65,7 +66,7 @@ def unpack(archive: str | os.PathLike[str], cache_dir: Path | None = None,
     if not zipfile.is_zipfile(path):
         raise BundleError(f"'{path}' is not a zip archive")
     digest = _sha256(path)
-    root = (cache_dir or _default_cache()) / digest[:32]
+    root = (cache_dir or user_cache_dir("bundles")) / digest[:32]
     bundle_dir = root / path.name[: -len(".zip")]
     if (bundle_dir / MANIFEST).is_file():
         return bundle_dir
@@ -81,12 +82,6 @@ def unpack(archive: str | os.PathLike[str], cache_dir: Path | None = None,
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return bundle_dir
-
-
-def _default_cache() -> Path:
-    base = os.environ.get("EDGEKIT_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "edgekit")
-    return Path(base) / "bundles"
 
 
 def _sha256(path: Path) -> str:

@@ -42,8 +42,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--precision", default="fp32", show_default=True, help="fp32, fp16, int8 or int8-dynamic.")
 @click.option("--input", "input_", multiple=True, metavar="NAME:SHAPE[:DTYPE]",
               help="An input's example shape, e.g. x:1x3x224x224:float32 (repeat per input).")
-@click.option("--dynamic", multiple=True, metavar="NAME:AXIS[:DIMNAME]",
-              help="Mark an input axis dynamic, e.g. x:0 (repeatable).")
+@click.option("--dynamic", multiple=True, metavar="NAME:AXIS[:DIMNAME][:MIN:OPT:MAX]",
+              help="Mark an input axis dynamic, e.g. x:0 (repeatable); MIN:OPT:MAX sizes set the range "
+                   "TensorRT engines are built for (default 1:example:max(2×example,32)).")
 @click.option("--weights", type=click.Path(dir_okay=False), help="State dict for a factory MODEL.")
 @click.option("--eval", "eval_", metavar="DATA", help="Data to check parity on (.npz, folder, module:callable).")
 @click.option("--calib", metavar="DATA", help="Calibration data for int8 (.npz, folder, module:callable).")
@@ -226,7 +227,8 @@ def inspect_cmd(bundle: str, as_json: bool) -> None:
 @click.option("--against", metavar="MODEL", help="torch model for the speed-up column (a MODEL is its own).")
 @click.option("--weights", type=click.Path(dir_okay=False), help="State dict for a factory MODEL.")
 @click.option("--input", "input_", multiple=True, metavar="NAME:SHAPE[:DTYPE]", help="For a MODEL, as in compile.")
-@click.option("--dynamic", multiple=True, metavar="NAME:AXIS[:DIMNAME]", help="For a MODEL, as in compile.")
+@click.option("--dynamic", multiple=True, metavar="NAME:AXIS[:DIMNAME][:MIN:OPT:MAX]",
+              help="For a MODEL, as in compile.")
 @click.option("--calib", metavar="DATA", help="For a MODEL at int8, as in compile.")
 @click.option("--eval", "eval_", metavar="DATA", help="For a MODEL, as in compile.")
 @click.option("--batch", default=8, show_default=True, type=int, help="Batch size of the throughput column.")

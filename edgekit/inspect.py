@@ -27,6 +27,13 @@ def describe(bundle: Bundle) -> str:
         size = sum(files[p]["size"] for p in t["files"].values() if p in files)
         lines.append(f"  {t['name']:<11} {t['backend']} {t.get('backend_version') or ''}  "
                      f"{size / 1e6:.2f} MB  built in {t.get('build_seconds', '?')} s")
+        key = t.get("engine_key")
+        if isinstance(key, dict):  # nvidia-gpu: what the engine is tied to, and the sizes it takes
+            lines.append(f"    engine for {key.get('gpu')} (compute {key.get('compute_capability')}), TensorRT "
+                         f"{key.get('tensorrt')}; rebuilt from model.onnx on any other GPU or version")
+            for name, prof in (t.get("profiles") or {}).items():
+                dims = [str(a) if a == b else f"{a}..{b}" for a, b in zip(prof.get("min", []), prof.get("max", []))]
+                lines.append(f"    profile {name}: [{', '.join(dims)}], tuned for {prof.get('opt')}")
     total = sum(f["size"] for f in files.values())
     lines.append(f"size       {total / 1e6:.2f} MB in {len(files)} files")
     signed = (bundle.path / "signature.json").is_file()

@@ -2,7 +2,8 @@
 
 Sources, in order: example tensors passed in Python, ``--input NAME:SHAPE:DTYPE``,
 the first record of the evaluation data, a ``.pt2`` program's placeholders, or
-an ONNX graph's declared inputs. ``--dynamic NAME:AXIS[:DIMNAME]`` marks axes.
+an ONNX graph's declared inputs. ``--dynamic NAME:AXIS[:DIMNAME][:MIN:OPT:MAX]`` marks
+axes, optionally with the size range that range-planning backends (TensorRT) build for.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from edgekit.errors import InputError
 from edgekit.signature import TensorSpec
 
 INPUT_SYNTAX = "NAME:SHAPE[:DTYPE], e.g. x:1x3x224x224:float32"
-DYNAMIC_SYNTAX = "NAME:AXIS[:DIMNAME], e.g. x:0 or tokens:1:seq"
+DYNAMIC_SYNTAX = "NAME:AXIS[:DIMNAME][:MIN:OPT:MAX], e.g. x:0, tokens:1:seq or x:0:1:8:32"
 DTYPES = ("float32", "float16", "float64", "int64", "int32", "int8", "uint8", "bool")
 
 
@@ -33,6 +34,7 @@ class DynamicArg:
     name: str
     axis: int
     dim: str | None = None
+    range: tuple[int, int, int] | None = None  # (min, opt, max) sizes, when given
 
 
 def parse_input(text: str) -> InputArg:
@@ -50,12 +52,22 @@ def parse_input(text: str) -> InputArg:
 
 def parse_dynamic(text: str) -> DynamicArg:
     parts = text.split(":")
-    if len(parts) not in (2, 3) or not parts[0] or not parts[1].isdigit():
+    if len(parts) not in (2, 3, 5, 6) or not parts[0] or not parts[1].isdigit():
         raise InputError(f"--dynamic '{text}' is not of the form {DYNAMIC_SYNTAX}")
-    dim = parts[2] if len(parts) == 3 else None
+    dim = parts[2] if len(parts) in (3, 6) else None
     if dim is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", dim):
         raise InputError(f"--dynamic '{text}': dim name '{dim}' must be an identifier")
-    return DynamicArg(parts[0], int(parts[1]), dim)
+    size_range = None
+    if len(parts) >= 5:
+        sizes = parts[-3:]
+        if not all(p.isdigit() for p in sizes):
+            raise InputError(f"--dynamic '{text}': MIN:OPT:MAX must be three whole numbers",
+                             note=f"the form is {DYNAMIC_SYNTAX}")
+        lo, opt, hi = (int(p) for p in sizes)
+        if not 1 <= lo <= opt <= hi:
+            raise InputError(f"--dynamic '{text}': sizes must satisfy 1 <= MIN <= OPT <= MAX, got {lo}:{opt}:{hi}")
+        size_range = (lo, opt, hi)
+    return DynamicArg(parts[0], int(parts[1]), dim, size_range)
 
 
 def dim_name(arg: DynamicArg) -> str:

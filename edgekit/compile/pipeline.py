@@ -18,6 +18,7 @@ from edgekit.compile import onnxio
 from edgekit.compile.inputs import DynamicArg, InputArg, parse_dynamic, parse_input, random_feed
 from edgekit.compile.lowering import FallbackBudget, calibration_feeds, lower_prepared, report_notes
 from edgekit.compile.prepare import Prepared, prepare
+from edgekit.compile.profiles import batch_limit, derive_profiles, explicit_ranges
 from edgekit.compile.quantize import DEFAULT_CALIB_SAMPLES, PRECISIONS, QuantConfig
 from edgekit.compile.sources import load_source
 from edgekit.compile.speed import measure_speed, with_speed_note
@@ -97,7 +98,7 @@ def compile_model(
         target: a target name, a comma-separated list, or a list.
         precision: ``fp32``, ``fp16``, ``int8`` (static, QDQ, calibrated) or ``int8-dynamic``.
         inputs: ``NAME:SHAPE[:DTYPE]`` strings (or InputArg) giving input shapes.
-        dynamic: ``NAME:AXIS[:DIMNAME]`` strings (or DynamicArg) marking dynamic axes.
+        dynamic: ``NAME:AXIS[:DIMNAME][:MIN:OPT:MAX]`` strings (or DynamicArg) marking dynamic axes.
         weights: a state dict (safetensors or ``torch.save``) for a factory or module.
         eval_data: DATA to check parity on; seeded random inputs when absent.
         out: the ``NAME.edgekit`` directory to write; default ``<model name>.edgekit``.
@@ -150,9 +151,11 @@ def compile_model(
         raise InputError(f"unknown precision '{precision}'", note=f"choose from: {', '.join(PRECISIONS)}")
     targets = [get_target(n) for n in target_names]
     for t in targets:
+        t.check_precision(precision)
         t.require()
     input_args = [a if isinstance(a, InputArg) else parse_input(a) for a in inputs or []]
     dynamic_args = [a if isinstance(a, DynamicArg) else parse_dynamic(a) for a in dynamic or []]
+    ranges = explicit_ranges(dynamic_args)
     out_path = Path(out) if out is not None else Path(f"{_default_name(model)}{bundle_io.SUFFIX}")
     bundle_io.check_destination(out_path, force)
     source = load_source(model, weights, allow_pickle)
@@ -178,7 +181,9 @@ def compile_model(
         scratch = Path(scratch_dir)
         prep = prepare(source, example_inputs, input_args, dynamic_args, eval_source, calib_source,
                         exporter, opset, simplify, seed, scratch, say)
-        batches_fn = _parity_batches(prep, eval_source, seed)
+        dim_ranges, profiles = derive_profiles(prep.specs, prep.shapes, ranges)
+        batches_fn = _parity_batches(prep, eval_source, seed,
+                                     min(EVAL_BATCH, batch_limit(prep.specs, dim_ranges) or EVAL_BATCH))
         next(iter(batches_fn()), None)  # a data source that does not fit fails here, before building
         calib = calibration_feeds(prep, calib_source, config, precision, seed)
         lowered = None
@@ -186,10 +191,10 @@ def compile_model(
             lowered = lower_prepared(prep, precision, config, calib, calib_source, rule, batches_fn,
                                      eval_source, seed, scratch, say, FallbackBudget(enabled=fallback))
         notes = report_notes(lowered, calib, batches_fn, eval_source)
-        target_options: dict[str, Any] = {}
+        target_options: dict[str, Any] = {"profiles": profiles}
         if static_shapes:
-            target_options = {"static_shapes": {s.name: prep.shapes[s.name] for s in prep.specs},
-                              "dtypes": {s.name: s.dtype for s in prep.specs}}
+            target_options.update({"static_shapes": {s.name: prep.shapes[s.name] for s in prep.specs},
+                                   "dtypes": {s.name: s.dtype for s in prep.specs}})
         with bundle_io.staged_bundle(out_path) as staging:
             portable = _write_portable(prep, staging, lowered.path if lowered else None)
             if keep_fp32 and lowered is not None:
@@ -259,10 +264,11 @@ def _default_name(model: Any) -> str:
     return type(model).__name__.lower()
 
 
-def _parity_batches(prep: Prepared, eval_source: DataSource | None, seed: int) -> Callable[[], Iterator[Batch]]:
+def _parity_batches(prep: Prepared, eval_source: DataSource | None, seed: int,
+                    eval_batch: int = EVAL_BATCH) -> Callable[[], Iterator[Batch]]:
     """A re-iterable supply of parity batches: the eval data, or seeded random feeds."""
     if eval_source is not None:
-        return lambda: batches(eval_source, prep.specs, EVAL_BATCH)
+        return lambda: batches(eval_source, prep.specs, eval_batch)
 
     def random_batches() -> Iterator[Batch]:
         rng = np.random.default_rng(seed + 1)

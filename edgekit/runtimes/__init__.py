@@ -18,6 +18,7 @@ from edgekit.signature import TensorSpec
 RUNTIMES: dict[str, str] = {
     "cpu": "edgekit.runtimes.onnxruntime:OnnxRuntime",
     "intel-cpu": "edgekit.runtimes.openvino:OpenVinoRuntime",
+    "nvidia-gpu": "edgekit.runtimes.tensorrt:TensorRtRuntime",
 }
 
 # With no target asked for, load() takes the most specialised one the host can run.

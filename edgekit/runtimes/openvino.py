@@ -7,13 +7,13 @@ infer request, reused across calls: requests are not thread-safe, compiled model
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgekit.cache import user_cache_dir
 from edgekit.runtimes.base import Runtime, module_missing
 
 if TYPE_CHECKING:
@@ -32,13 +32,6 @@ def probe() -> str | None:
     if module_missing("openvino"):
         return f"openvino is not installed ({INSTALL_HINT})"
     return None
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("EDGEKIT_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "edgekit"
-    )
-    return Path(base) / "openvino"
 
 
 def compile_config(precision: str, hint: str = "LATENCY", threads: int | None = None,
@@ -81,7 +74,7 @@ class OpenVinoRuntime(Runtime):
             from edgekit.errors import InputError
 
             raise InputError(f"unknown performance hint '{hint}'", note=f"choose from {', '.join(PERFORMANCE_HINTS)}")
-        cache = cache_dir if cache_dir is not None else default_cache_dir()
+        cache = cache_dir if cache_dir is not None else user_cache_dir("openvino")
         cache.mkdir(parents=True, exist_ok=True)
         core = ov.Core()
         self.config = compile_config(bundle.precision, hint, threads, cache)

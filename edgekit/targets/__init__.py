@@ -13,6 +13,7 @@ from edgekit.targets.base import Target, TargetBuildError
 TARGETS: dict[str, str] = {
     "cpu": "edgekit.targets.cpu:CpuTarget",
     "intel-cpu": "edgekit.targets.intel_cpu:IntelCpuTarget",
+    "nvidia-gpu": "edgekit.targets.nvidia_gpu:NvidiaGpuTarget",
 }
 
 __all__ = ["TARGETS", "Target", "TargetBuildError", "get_target", "parse_targets", "describe_targets"]

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edgekit.errors import EdgekitError, TargetUnavailable
+from edgekit.errors import EdgekitError, InputError, TargetUnavailable
 
 
 class Target:
@@ -21,6 +21,7 @@ class Target:
     backend: str = ""
     package: str = ""  # the distribution whose version is recorded
     install_hint: str = ""
+    precisions: tuple[str, ...] = ("fp32", "fp16", "int8", "int8-dynamic")  # what its backend can run
 
     def probe(self) -> str | None:
         """None when this target can build and run here, else the reason it cannot."""
@@ -38,6 +39,11 @@ class Target:
         reason = self.probe()
         if reason is not None:
             raise TargetUnavailable(f"target '{self.name}' is unavailable: {reason}")
+
+    def check_precision(self, precision: str) -> None:
+        if precision not in self.precisions:
+            raise InputError(f"target '{self.name}' ({self.backend}) cannot run precision '{precision}'",
+                             note=f"it runs: {', '.join(self.precisions)}")
 
     def build(self, onnx_path: Path, precision: str, bundle_dir: Path, **options: Any) -> dict[str, Any]:
         """Builds into ``bundle_dir/<name>/``; returns the manifest entry of this target."""
