@@ -250,7 +250,7 @@ def _build_targets(targets: list[Any], prep: Prepared, staging: Path, portable: 
                                (*notes, *entry.get("warnings", ())), plots[t.name])
         stage_runs.append((f"target {t.name}", runtime.run, f"{t.backend} {entry.get('backend_version')}"))
         if lowered is not None:
-            entry["speed"] = measure_speed(t, prep, staged, runtime, scratch, golden)
+            entry["speed"] = measure_speed(t, prep, staged, runtime, scratch, golden, target_options)
             report = with_speed_note(report, t.name, entry["speed"], say)
         reports[t.name] = report
         say(f"{t.name}: {report.summary()}")

@@ -33,11 +33,17 @@ def time_runtime(run: Callable[[Feed], Any], feed: Feed, repeats: int = 20) -> f
 
 
 def measure_speed(target: Any, prep: Prepared, staged: bundle_io.Bundle, runtime: Any, scratch: Path,
-                  golden: GoldenSet) -> dict[str, Any]:
-    """Times this target's artifact against an fp32 build of the same target, on the same input."""
+                  golden: GoldenSet, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Times this target's artifact against an fp32 build of the same target (same target options),
+    on the same input. The fp32 graph is laid out as in a bundle, for targets that list it."""
+    import onnx
+
+    from edgekit.compile import onnxio
+
     ref_dir = scratch / f"fp32-{target.name}"
     ref_dir.mkdir(exist_ok=True)
-    entry = target.build(prep.onnx_path, "fp32", ref_dir)
+    onnxio.save(onnx.load(str(prep.onnx_path)), ref_dir / "model.onnx")
+    entry = target.build(ref_dir / "model.onnx", "fp32", ref_dir, **(options or {}))
     fp32_bundle = bundle_io.Bundle.staged(ref_dir, staged.manifest["signature"], entry, "fp32")
     feed = golden.feeds[0]
     fp32_rt = runtime_class(target.name).from_bundle(fp32_bundle, target.name)

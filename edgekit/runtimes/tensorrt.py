@@ -3,7 +3,8 @@
 Device memory and the stream go through cuda-python, not torch. The engine comes from
 the bundle when it was built for this GPU and TensorRT version; otherwise from the
 user cache, built there from the bundle's ``model.onnx`` the first time (said once,
-as a warning on the ``edgekit.tensorrt`` logger).
+as a warning on the ``edgekit.tensorrt`` logger) and checked against the bundle's golden
+samples before it is used: nobody checked parity on this GPU when the bundle was built.
 
 A runtime owns one execution context and one CUDA stream, and is bound to the thread
 that created it: a call from another thread is an error, unless it was loaded with
@@ -79,6 +80,24 @@ class TensorRtRuntime(Runtime):
         self._lock = threading.Lock() if thread_safe else None
         self._device = int(device)
         self._allocator: Any = None
+        if choice.source == "build":
+            self._verify_rebuild(cache, host_key)
+
+    def _verify_rebuild(self, cache: Any, key: dict[str, Any]) -> None:
+        """A rebuilt engine was never parity-checked: it must pass the bundle's golden samples first."""
+        from edgekit.errors import ParityError
+        from edgekit.nvidia.engine import LOG
+
+        if self.bundle is None or "golden.npz" not in self.bundle.manifest.get("files", {}):
+            return
+        report = self.selfcheck(raise_on_failure=False)
+        if not report.passed:
+            self.engine_path.unlink(missing_ok=True)
+            self.engine_path.with_suffix(".json").unlink(missing_ok=True)
+            self.close()
+            raise ParityError(f"the TensorRT engine rebuilt for {self.gpu.name} fails the bundle's golden samples: "
+                              f"{report.summary()}", report)
+        LOG.info("rebuilt engine %s passed the bundle's golden samples", cache.plan_path(key).name)
 
     @classmethod
     def from_bundle(cls, bundle: Bundle, target: str, threads: int | None = None, **options: Any) -> TensorRtRuntime:
