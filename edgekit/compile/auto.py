@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.errors import EdgekitError, InputError
+from edgekit.targets import get_target
 
 AUTO = "auto"
 AUTO_PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8")
 
 
 def candidate_targets(target: str | list[str]) -> list[str]:
-    from edgekit.targets import TARGETS, get_target, parse_targets
+    from edgekit.targets import TARGETS, parse_targets
 
     if target != AUTO:
         return parse_targets(target)
@@ -57,13 +58,19 @@ def compile_auto(compile_fn: Callable[..., Any], model: Any, example_inputs: Any
     with tempfile.TemporaryDirectory(prefix="edgekit-auto-") as tmp:
         bundles = []
         for p in precisions:
-            log(f"auto: building {p} for {','.join(targets)}")
+            # nvidia-gpu has no int8-dynamic: auto leaves that target out of such a candidate; a target
+            # list the user gave is kept whole, so the precision is left out instead.
+            runnable = [t for t in targets if p in get_target(t).precisions]
+            if not runnable or (target != AUTO and runnable != targets):
+                log(f"auto: skipping {p}: {', '.join(sorted(set(targets) - set(runnable)))} cannot run it")
+                continue
+            log(f"auto: building {p} for {','.join(runnable)}")
             try:
-                art = compile_fn(model, example_inputs, target=targets, precision=p,
+                art = compile_fn(model, example_inputs, target=runnable, precision=p,
                                  out=Path(tmp) / f"{p}.edgekit", log=None, **{**kwargs, "force": False})
                 bundles.append(str(art.path))
             except EdgekitError as err:
-                rows.append({"target": ",".join(targets), "precision": p, "parity": "not built",
+                rows.append({"target": ",".join(runnable), "precision": p, "parity": "not built",
                              "p50_ms": None, "reason": str(err)[:300]})
         if bundles:
             log(f"auto: measuring {len(bundles)} bundle(s)")
