@@ -238,3 +238,19 @@ def test_bundle_with_an_nvidia_entry_loads_elsewhere_and_says_why_not_here(digit
     engine.write_bytes(b"a tampered engine!!")  # same size, other bytes: the engine is hashed like any file
     with pytest.raises(BundleError, match="sha256"):
         read_bundle(bundle)
+
+
+@pytest.mark.skipif(not NO_GPU_HERE, reason="nvidia-gpu is available here")
+def test_gpu_check_says_exactly_what_it_did_not_run() -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    res = subprocess.run([sys.executable, str(ROOT / "scripts" / "gpu-check")], capture_output=True, text=True,
+                         env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable}, timeout=120)
+    assert res.returncode == 4, res.stderr
+    lines = res.stdout.splitlines()
+    assert any(line.startswith("gpu tests") and line.endswith("not run") for line in lines)
+    assert any(line.startswith("latency: TensorRT") and line.endswith("not run") for line in lines)
+    assert f"reason: nvidia-gpu unavailable: {probe()}" in lines
