@@ -177,6 +177,8 @@ class TensorRtRuntime(Runtime):
             ctx.set_tensor_address(name, self._buffers[name].upload(value, stream))
         shapes = {n: tuple(ctx.get_tensor_shape(n)) for n in (*self.output_names, *self._extra_outputs)}
         dynamic = [n for n, s in shapes.items() if any(d < 0 for d in s)]
+        if dynamic:
+            self._output_allocator().shapes.clear()
         for name, shape in shapes.items():
             if name in dynamic:
                 ctx.set_output_allocator(name, self._output_allocator())
@@ -185,8 +187,11 @@ class TensorRtRuntime(Runtime):
                 ctx.set_tensor_address(name, self._buffers[name].ensure(nbytes))
         if not ctx.execute_async_v3(stream.ptr):
             raise RuntimeError("TensorRT's execute_async_v3 failed; see the edgekit.tensorrt log")
-        if dynamic:  # data-dependent shapes are known once the engine has run
+        if dynamic:  # data-dependent shapes are stated only to the allocator, once the engine has run
             stream.synchronize()
+            unknown = [n for n in dynamic if n not in self._allocator.shapes]
+            if unknown:
+                raise RuntimeError(f"TensorRT did not report the shape of output(s) {', '.join(unknown)}")
             shapes.update({n: self._allocator.shapes[n] for n in dynamic})
         results = {}
         for name in self.output_names:
