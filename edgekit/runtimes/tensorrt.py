@@ -44,7 +44,14 @@ class TensorRtRuntime(Runtime):
         from edgekit.bundle import sha256_file
         from edgekit.cache import user_cache_dir
         from edgekit.nvidia.cuda import CudaError, Stream, gpu_info
-        from edgekit.nvidia.engine import EngineCache, build_engine, choose_engine, engine_key, make_logger
+        from edgekit.nvidia.engine import (
+            EngineCache,
+            EngineChoice,
+            build_engine,
+            choose_engine,
+            engine_key,
+            make_logger,
+        )
 
         super().__init__(bundle.target_inputs(target), bundle.outputs, target, bundle)
         entry = bundle.target(target)
@@ -60,44 +67,51 @@ class TensorRtRuntime(Runtime):
         cache = EngineCache(Path(cache_dir) if cache_dir is not None else user_cache_dir("tensorrt"))
         bundle_engine = bundle.target_file(target, "engine") if "engine" in entry["files"] else None
         choice = choose_engine(entry.get("engine_key"), bundle_engine, host_key, cache)
-        if choice.source == "build":
-            _announce(choice.path.stem, f"building a TensorRT engine for {gpu.name} from {onnx_file.name} into "
-                      f"{cache.root} (the bundle's engine does not fit: {choice.reason}); later loads reuse it")
-            cache.store(host_key, build_engine(onnx_file, profiles, cache.timing_cache_path(host_key)))
-        self.engine_source = choice.source  # "bundle", "cache" or "build"
-        self.engine_path = choice.path
         self.gpu = gpu
         self._logger = make_logger()
         self._trt_runtime = trt.Runtime(self._logger)
-        self._engine = self._trt_runtime.deserialize_cuda_engine(choice.path.read_bytes())
-        if self._engine is None:
-            raise BundleError(f"TensorRT could not load the engine {choice.path}",
-                              note="see the edgekit.tensorrt log; a damaged bundle engine is rebuilt when "
-                              "removed from the manifest's target entry")
-        self._context = self._engine.create_execution_context()
+        engine, plan = None, b""
+        if choice.source != "build":
+            engine = self._trt_runtime.deserialize_cuda_engine(choice.path.read_bytes())
+            if engine is None:  # same key, yet this TensorRT will not read it: rebuild rather than fail
+                choice = EngineChoice("build", cache.plan_path(host_key),
+                                      f"TensorRT {host_key['tensorrt']} could not deserialize {choice.path.name}")
+        if choice.source == "build":
+            _announce(choice.path.stem, f"building a TensorRT engine for {gpu.name} from {onnx_file.name} into "
+                      f"{cache.root} (the bundle's engine does not fit: {choice.reason}); later loads reuse it")
+            plan = build_engine(onnx_file, profiles, cache.timing_cache_path(host_key))
+            engine = self._trt_runtime.deserialize_cuda_engine(plan)
+            if engine is None:
+                raise TargetUnavailable(f"TensorRT could not load the engine it just built for {gpu.name}",
+                                        note="see the edgekit.tensorrt log")
+        self.engine_source = choice.source  # "bundle", "cache" or "build"
+        self.engine_path = choice.path
+        self._engine = engine
+        self._context = engine.create_execution_context()
+        if self._context is None:
+            raise TargetUnavailable(f"TensorRT could not create an execution context on {gpu.name}",
+                                    note="usually too little free GPU memory; see the edgekit.tensorrt log")
         self._bind_io(trt)
         self._owner = threading.get_ident()
         self._lock = threading.Lock() if thread_safe else None
         self._device = int(device)
         self._allocator: Any = None
         if choice.source == "build":
-            self._verify_rebuild(cache, host_key)
+            self._verify_rebuild()
+            cache.store(host_key, plan)
 
-    def _verify_rebuild(self, cache: Any, key: dict[str, Any]) -> None:
-        """A rebuilt engine was never parity-checked: it must pass the bundle's golden samples first."""
+    def _verify_rebuild(self) -> None:
+        """A rebuilt engine was never parity-checked: it must pass the bundle's golden samples
+        before it is cached and used."""
         from edgekit.errors import ParityError
-        from edgekit.nvidia.engine import LOG
 
         if self.bundle is None or "golden.npz" not in self.bundle.manifest.get("files", {}):
             return
         report = self.selfcheck(raise_on_failure=False)
         if not report.passed:
-            self.engine_path.unlink(missing_ok=True)
-            self.engine_path.with_suffix(".json").unlink(missing_ok=True)
             self.close()
             raise ParityError(f"the TensorRT engine rebuilt for {self.gpu.name} fails the bundle's golden samples: "
                               f"{report.summary()}", report)
-        LOG.info("rebuilt engine %s passed the bundle's golden samples", cache.plan_path(key).name)
 
     @classmethod
     def from_bundle(cls, bundle: Bundle, target: str, threads: int | None = None, **options: Any) -> TensorRtRuntime:
