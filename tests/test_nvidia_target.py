@@ -254,3 +254,16 @@ def test_gpu_check_says_exactly_what_it_did_not_run() -> None:
     assert any(line.startswith("gpu tests") and line.endswith("not run") for line in lines)
     assert any(line.startswith("latency: TensorRT") and line.endswith("not run") for line in lines)
     assert f"reason: nvidia-gpu unavailable: {probe()}" in lines
+
+
+def test_optimization_level_from_the_environment(monkeypatch) -> None:
+    from edgekit.nvidia.engine import OPT_LEVEL_ENV, EngineBuildError, optimization_level
+
+    monkeypatch.delenv(OPT_LEVEL_ENV, raising=False)
+    assert optimization_level() is None
+    monkeypatch.setenv(OPT_LEVEL_ENV, "1")
+    assert optimization_level() == 1
+    for bad in ("7", "-1", "fast"):
+        monkeypatch.setenv(OPT_LEVEL_ENV, bad)
+        with pytest.raises(EngineBuildError, match="0 to 5"):
+            optimization_level()

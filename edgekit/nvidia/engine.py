@@ -28,6 +28,7 @@ from edgekit.nvidia.cuda import GpuInfo, slugify
 from edgekit.targets.base import TargetBuildError
 
 LOG = logging.getLogger("edgekit.tensorrt")
+OPT_LEVEL_ENV = "EDGEKIT_TENSORRT_OPT_LEVEL"
 KEY_FIELDS = ("gpu", "compute_capability", "tensorrt", "precision", "profiles", "onnx_sha256")
 
 
@@ -200,6 +201,9 @@ def build_engine(onnx_path: Path, profiles: dict[str, dict[str, list[int]]], tim
         config.clear_flag(trt.BuilderFlag.TF32)
     if workspace_bytes:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_bytes))
+    level = optimization_level()
+    if level is not None:
+        config.builder_optimization_level = level
     if profiles:
         profile = builder.create_optimization_profile()
         for name, shapes in profiles.items():
@@ -219,6 +223,17 @@ def build_engine(onnx_path: Path, profiles: dict[str, dict[str, list[int]]], tim
         except OSError as err:  # the engine is built; a read-only cache folder only costs the next build time
             LOG.warning("could not save the TensorRT timing cache %s: %s", timing_cache, err)
     return bytes(plan)
+
+
+def optimization_level() -> int | None:
+    """``EDGEKIT_TENSORRT_OPT_LEVEL`` (0-5): lower builds faster, slower engines; unset: TensorRT's default (3)."""
+    text = os.environ.get(OPT_LEVEL_ENV)
+    if text is None or text == "":
+        return None
+    if not text.isdigit() or not 0 <= int(text) <= 5:
+        raise EngineBuildError(f"{OPT_LEVEL_ENV}={text!r} is not a TensorRT optimization level",
+                               note="use a whole number from 0 to 5, or unset it")
+    return int(text)
 
 
 def _parser_error(err: Any) -> str:
