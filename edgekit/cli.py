@@ -339,7 +339,12 @@ def targets_cmd(as_json: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: runs the CLI, turning user errors into one line and an exit code."""
-    debug = "--debug" in (argv if argv is not None else sys.argv[1:])
+    args = list(argv if argv is not None else sys.argv[1:])
+    debug = "--debug" in args
+    bad = next((a for a in args if "\x00" in str(a)), None)
+    if bad is not None:  # no path or value can hold one; click would fail deep in os.stat
+        _echo_err(f"error: argument {bad!r} contains a NUL byte; expected a path or value without one")
+        return 2
     try:
         result = cli.main(args=argv, prog_name="edgekit", standalone_mode=False)
     except EdgekitError as err:
