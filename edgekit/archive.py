@@ -7,7 +7,6 @@ is enforced on the bytes actually inflated, not on what the archive claims.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import stat
@@ -16,7 +15,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from edgekit.bundle import MANIFEST, SUFFIX, read_bundle
+from edgekit.bundle import MANIFEST, SUFFIX, read_bundle, sha256_file
 from edgekit.cache import user_cache_dir
 from edgekit.errors import BundleError, InputError
 
@@ -65,7 +64,7 @@ def unpack(archive: str | os.PathLike[str], cache_dir: Path | None = None,
     path = Path(archive)
     if not zipfile.is_zipfile(path):
         raise BundleError(f"'{path}' is not a zip archive")
-    digest = _sha256(path)
+    digest = sha256_file(path)
     root = (cache_dir or user_cache_dir("bundles")) / digest[:32]
     bundle_dir = root / path.name[: -len(".zip")]
     if (bundle_dir / MANIFEST).is_file():
@@ -82,14 +81,6 @@ def unpack(archive: str | os.PathLike[str], cache_dir: Path | None = None,
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return bundle_dir
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _extract(path: Path, dest: Path, limits: ExtractLimits) -> None:

@@ -36,6 +36,21 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def write_atomic(path: Path, data: bytes) -> None:
+    """Readers see the old file or the whole new one, never a part: a temp file beside it, synced, renamed."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; these files are shared like any other
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 @dataclass(frozen=True)
 class Bundle:
     """A bundle on disk and its parsed manifest."""
@@ -297,13 +312,7 @@ def staged_bundle(out: Path) -> Iterator[Path]:
 def commit_bundle(staging: Path, out: Path, manifest: dict[str, Any]) -> None:
     """Hashes the staged files, writes the manifest last, and renames into place."""
     manifest = dict(manifest, files=hash_tree(staging))
-    tmp_manifest = staging / (MANIFEST + ".part")
-    with open(tmp_manifest, "w", encoding="utf-8") as fh:
-        json.dump(manifest, fh, indent=2, sort_keys=False, default=str)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp_manifest, staging / MANIFEST)
+    write_atomic(staging / MANIFEST, (json.dumps(manifest, indent=2, default=str) + "\n").encode())
     os.chmod(staging, 0o777 & ~_umask())  # mkdtemp made it private; a bundle is shared like any folder
     if out.exists():
         # The old bundle stays complete until the new one is; then one rename swaps.

@@ -18,6 +18,12 @@ class EdgekitError(Exception):
         super().__init__(message if note is None else f"{message} Note: {note}")
 
 
+def one_line(value: object, limit: int | None = None) -> str:
+    """A backend's multi-line message as one line (at most ``limit`` characters), for error text."""
+    text = " ".join(str(value).split())
+    return text if limit is None else text[:limit]
+
+
 class InputError(EdgekitError):
     """The user's model, data or arguments are wrong; the message says what was expected."""
 

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from edgekit.bundle import MANIFEST, Bundle
+from edgekit.bundle import MANIFEST, Bundle, write_atomic
 from edgekit.errors import BundleError, InputError, TargetUnavailable
 
 SIGNATURE_FILE = "signature.json"
@@ -89,9 +89,7 @@ def sign(bundle: Bundle, private_key: str | os.PathLike[str]) -> Path:
            "key_sha256": _fingerprint(key.public_key()),
            "signature": base64.b64encode(key.sign(manifest)).decode()}
     out = bundle.path / SIGNATURE_FILE
-    tmp = out.with_name(out.name + ".part")
-    tmp.write_text(json.dumps(doc, indent=2) + "\n")
-    os.replace(tmp, out)
+    write_atomic(out, (json.dumps(doc, indent=2) + "\n").encode())
     return out
 
 

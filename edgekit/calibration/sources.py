@@ -9,8 +9,6 @@ its neighbours; a record of the model's full rank is fed as it is.
 from __future__ import annotations
 
 import hashlib
-import importlib
-import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import InputError
+from edgekit.references import import_reference
 from edgekit.signature import TensorSpec, describe_signature
 
 LABEL_KEYS = ("labels", "label")
@@ -168,11 +167,8 @@ def _npy_records(file: Path) -> Iterator[Record]:
 
 
 def _callable_source(text: str) -> DataSource:
-    module_name, _, attr = text.partition(":")
-    if str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
     try:
-        func = getattr(importlib.import_module(module_name), attr)
+        func = import_reference(text)
     except (ImportError, AttributeError) as err:
         raise InputError(f"cannot load data callable '{text}': {err}") from err
     if not callable(func):

@@ -24,7 +24,7 @@ from edgekit.compile.inputs import (
 from edgekit.compile.simplify import simplify as run_onnxsim
 from edgekit.compile.sources import ModelSource
 from edgekit.compile.torchref import TorchReference, flatten_outputs
-from edgekit.errors import InputError
+from edgekit.errors import InputError, one_line
 from edgekit.hostinfo import library_versions
 from edgekit.runtimes.onnxruntime import OnnxRuntime
 from edgekit.signature import TensorSpec
@@ -152,7 +152,7 @@ def _output_names(reference: TorchReference, feed: dict[str, np.ndarray]) -> lis
         raise
     except Exception as err:  # the user's model failed on its own example: their error, with cause
         raise InputError(f"the torch model fails on the example input: {type(err).__name__}: "
-                         f"{' '.join(str(err).split())[:300]}") from err
+                         f"{one_line(err, 300)}") from err
     if len(set(names)) != len(names):
         names = [f"output_{i}" for i in range(len(names))]
     return names

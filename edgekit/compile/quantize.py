@@ -19,7 +19,7 @@ import numpy as np
 import onnx
 
 from edgekit.compile import onnxio
-from edgekit.errors import InputError
+from edgekit.errors import InputError, one_line
 
 PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic")
 CALIB_METHODS = ("minmax", "entropy", "percentile")
@@ -101,7 +101,7 @@ def preprocess(fp32: Path, scratch: Path) -> tuple[Path, str]:
             note = "pre-processed (shape inference, BatchNorm folding)"
             return out, note + ("; symbolic shape inference skipped" if skip_symbolic else "")
         except Exception as err:  # onnxruntime's tools raise anything; the fallback is documented
-            errors.append(" ".join(str(err).split())[:200])
+            errors.append(one_line(err, 200))
     return fp32, f"pre-processing skipped ({errors[-1]})"
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from edgekit.compile import onnxio
+from edgekit.errors import one_line
 from edgekit.parity.metrics import OutputAccumulator, rule_for
 from edgekit.runtimes.onnxruntime import OnnxRuntime
 
@@ -53,7 +54,7 @@ def simplify(src: Path, dst: Path, feeds: list[dict[str, np.ndarray]]) -> Simpli
         except Exception as err:  # the simplified graph no longer runs at this shape
             shape = {k: list(v.shape) for k, v in feed.items()}
             return SimplifyResult(src, False, f"discarded: simplified graph fails at input shape {shape} "
-                                  f"({' '.join(str(err).split())[:200]})")
+                                  f"({one_line(err, 200)})")
         for name in before.output_names:
             acc = OutputAccumulator(name, rule)
             acc.add(want[name], got.get(name, np.empty(0)), None)

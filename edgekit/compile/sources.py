@@ -9,10 +9,8 @@ pickled whole model loads only when the caller says so explicitly.
 from __future__ import annotations
 
 import hashlib
-import importlib
 import inspect
 import re
-import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 
 from edgekit.bundle import sha256_file
 from edgekit.errors import InputError
+from edgekit.references import import_reference
 
 FACTORY_PATTERN = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 MODEL_FORMS = ".onnx file, TorchScript file, .pt2 torch.export program, or package.module:factory"
@@ -141,10 +140,8 @@ def _load_factory(text: str, weights: str | Path | None) -> ModelSource:
     import torch
 
     module_name, _, attr = text.partition(":")
-    if str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
     try:
-        factory = getattr(importlib.import_module(module_name), attr)
+        factory = import_reference(text)
     except ModuleNotFoundError as err:
         raise InputError(f"cannot import module '{module_name}' of model '{text}': {err}",
                          note="run from the folder that holds the package, or install it") from err

@@ -6,6 +6,7 @@ Calls return ``(error, value…)`` tuples; :func:`call` turns a failed one into 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,8 +17,10 @@ class CudaError(RuntimeError):
     """A CUDA runtime call failed."""
 
 
+@functools.cache
 def cudart() -> Any:
-    """The runtime bindings: ``cuda.bindings.runtime`` (cuda-python 12.6+) or ``cuda.cudart``."""
+    """The runtime bindings: ``cuda.bindings.runtime`` (cuda-python 12.6+) or ``cuda.cudart``.
+    Resolved once: every copy and check of ``Runtime.run`` asks for it."""
     try:
         from cuda.bindings import runtime
     except ImportError:

@@ -18,12 +18,12 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgekit.bundle import sha256_file
+from edgekit.bundle import sha256_file, write_atomic
+from edgekit.errors import one_line
 from edgekit.nvidia.cuda import GpuInfo, slugify
 from edgekit.targets.base import TargetBuildError
 
@@ -118,9 +118,9 @@ class EngineCache:
         """Writes atomically: other processes see a whole engine or none."""
         self.root.mkdir(parents=True, exist_ok=True)
         path = self.plan_path(key)
-        _atomic_write(path, plan)
+        write_atomic(path, plan)
         record = {"key": key, "sha256": hashlib.sha256(plan).hexdigest()}
-        _atomic_write(path.with_suffix(".json"), json.dumps(record, indent=2).encode())
+        write_atomic(path.with_suffix(".json"), json.dumps(record, indent=2).encode())
         return path
 
 
@@ -135,17 +135,6 @@ def choose_engine(stored_key: dict[str, Any] | None, bundle_engine: Path | None,
     if cached is not None:
         return EngineChoice("cache", cached, reason)
     return EngineChoice("build", cache.plan_path(host_key), reason)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # -- building (needs TensorRT and a GPU) --------------------------------------
@@ -173,7 +162,7 @@ def make_logger(errors: list[str] | None = None) -> Any:
             level = levels.get(severity, logging.DEBUG)
             LOG.log(level, "%s", msg)
             if errors is not None and level >= logging.ERROR:
-                errors.append(" ".join(str(msg).split()))
+                errors.append(one_line(msg))
 
     return _Logger()
 
@@ -219,7 +208,7 @@ def build_engine(onnx_path: Path, profiles: dict[str, dict[str, list[int]]], tim
     if cache is not None:
         try:
             timing_cache.parent.mkdir(parents=True, exist_ok=True)
-            _atomic_write(timing_cache, bytes(config.get_timing_cache().serialize()))
+            write_atomic(timing_cache, bytes(config.get_timing_cache().serialize()))
         except OSError as err:  # the engine is built; a read-only cache folder only costs the next build time
             LOG.warning("could not save the TensorRT timing cache %s: %s", timing_cache, err)
     return bytes(plan)
@@ -240,7 +229,7 @@ def _parser_error(err: Any) -> str:
     """One parser error as ``node NAME (OP): description``."""
     node = getattr(err, "node_name", lambda: "")() or f"#{err.node()}"
     op = getattr(err, "node_operator", lambda: "")()
-    return f"node {node}{f' ({op})' if op else ''}: {' '.join(str(err.desc()).split())}"
+    return f"node {node}{f' ({op})' if op else ''}: {one_line(err.desc())}"
 
 
 def _check_profiles(network: Any, profiles: dict[str, dict[str, list[int]]]) -> None:

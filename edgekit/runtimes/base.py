@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgekit.errors import InputError
+from edgekit.errors import EdgekitError, InputError, one_line
 from edgekit.signature import TensorSpec, describe_signature
 
 if TYPE_CHECKING:
@@ -69,10 +69,12 @@ class Runtime:
         feed = self.check_inputs(inputs)
         try:
             return self._run(feed)
+        except EdgekitError:  # a backend hook that already says who must act
+            raise
         except Exception as err:  # backends raise their own untyped errors; keep the cause
             shapes = {k: list(v.shape) for k, v in feed.items()}
             raise InputError(
-                f"{self.backend} refused inputs of shapes {shapes}: {' '.join(str(err).split())[:300]}"
+                f"{self.backend} refused inputs of shapes {shapes}: {one_line(err, 300)}"
             ) from err
 
     def check_inputs(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:

@@ -20,7 +20,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgekit.errors import BundleError, InputError, TargetUnavailable
+from edgekit.bundle import sha256_file
+from edgekit.cache import user_cache_dir
+from edgekit.errors import BundleError, InputError, ParityError, TargetUnavailable
+from edgekit.nvidia.cuda import CudaError, DeviceBuffer, Stream, call, cudart, gpu_info
+from edgekit.nvidia.engine import (
+    LOG,
+    EngineCache,
+    EngineChoice,
+    build_engine,
+    choose_engine,
+    engine_key,
+    make_logger,
+    tensorrt_version,
+)
 from edgekit.nvidia.probe import probe
 from edgekit.runtimes.base import Runtime
 
@@ -41,18 +54,6 @@ class TensorRtRuntime(Runtime):
                  cache_dir: str | Path | None = None, device: int = 0, thread_safe: bool = False) -> None:
         import tensorrt as trt
 
-        from edgekit.bundle import sha256_file
-        from edgekit.cache import user_cache_dir
-        from edgekit.nvidia.cuda import CudaError, Stream, gpu_info
-        from edgekit.nvidia.engine import (
-            EngineCache,
-            EngineChoice,
-            build_engine,
-            choose_engine,
-            engine_key,
-            make_logger,
-        )
-
         super().__init__(bundle.target_inputs(target), bundle.outputs, target, bundle)
         entry = bundle.target(target)
         profiles = _profiles(entry, bundle)
@@ -63,27 +64,14 @@ class TensorRtRuntime(Runtime):
             gpu = gpu_info(int(device))
         except CudaError as err:
             raise TargetUnavailable(f"CUDA device {device} cannot be used: {err}") from err
-        host_key = engine_key(gpu, str(trt.__version__), bundle.precision, profiles, onnx_sha)
+        host_key = engine_key(gpu, tensorrt_version(), bundle.precision, profiles, onnx_sha)
         cache = EngineCache(Path(cache_dir) if cache_dir is not None else user_cache_dir("tensorrt"))
         bundle_engine = bundle.target_file(target, "engine") if "engine" in entry["files"] else None
         choice = choose_engine(entry.get("engine_key"), bundle_engine, host_key, cache)
         self.gpu = gpu
         self._logger = make_logger()
         self._trt_runtime = trt.Runtime(self._logger)
-        engine, plan = None, b""
-        if choice.source != "build":
-            engine = self._trt_runtime.deserialize_cuda_engine(choice.path.read_bytes())
-            if engine is None:  # same key, yet this TensorRT will not read it: rebuild rather than fail
-                choice = EngineChoice("build", cache.plan_path(host_key),
-                                      f"TensorRT {host_key['tensorrt']} could not deserialize {choice.path.name}")
-        if choice.source == "build":
-            _announce(choice.path.stem, f"building a TensorRT engine for {gpu.name} from {onnx_file.name} into "
-                      f"{cache.root} (the bundle's engine does not fit: {choice.reason}); later loads reuse it")
-            plan = build_engine(onnx_file, profiles, cache.timing_cache_path(host_key))
-            engine = self._trt_runtime.deserialize_cuda_engine(plan)
-            if engine is None:
-                raise TargetUnavailable(f"TensorRT could not load the engine it just built for {gpu.name}",
-                                        note="see the edgekit.tensorrt log")
+        engine, choice, plan = self._open_engine(choice, cache, host_key, onnx_file, profiles)
         self.engine_source = choice.source  # "bundle", "cache" or "build"
         self.engine_path = choice.path
         self._engine = engine
@@ -94,17 +82,34 @@ class TensorRtRuntime(Runtime):
         self._bind_io(trt)
         self._owner = threading.get_ident()
         self._lock = threading.Lock() if thread_safe else None
-        self._device = int(device)
         self._allocator: Any = None
         if choice.source == "build":
             self._verify_rebuild()
             cache.store(host_key, plan)
 
+    def _open_engine(self, choice: EngineChoice, cache: EngineCache, key: dict[str, Any], onnx_file: Path,
+                     profiles: dict[str, dict[str, list[int]]]) -> tuple[Any, EngineChoice, bytes]:
+        """The chosen engine, deserialized; built into the cache when none fits (or none deserializes).
+        Returns the engine, where it came from, and the new plan's bytes when one was built."""
+        if choice.source != "build":
+            engine = self._trt_runtime.deserialize_cuda_engine(choice.path.read_bytes())
+            if engine is not None:
+                return engine, choice, b""
+            # Same key, yet this TensorRT will not read it: rebuild rather than fail.
+            choice = EngineChoice("build", cache.plan_path(key),
+                                  f"TensorRT {key['tensorrt']} could not deserialize {choice.path.name}")
+        _announce(choice.path.stem, f"building a TensorRT engine for {self.gpu.name} from {onnx_file.name} into "
+                  f"{cache.root} (the bundle's engine does not fit: {choice.reason}); later loads reuse it")
+        plan = build_engine(onnx_file, profiles, cache.timing_cache_path(key))
+        engine = self._trt_runtime.deserialize_cuda_engine(plan)
+        if engine is None:
+            raise TargetUnavailable(f"TensorRT could not load the engine it just built for {self.gpu.name}",
+                                    note="see the edgekit.tensorrt log")
+        return engine, choice, plan
+
     def _verify_rebuild(self) -> None:
         """A rebuilt engine was never parity-checked: it must pass the bundle's golden samples
         before it is cached and used."""
-        from edgekit.errors import ParityError
-
         if self.bundle is None or "golden.npz" not in self.bundle.manifest.get("files", {}):
             return
         report = self.selfcheck(raise_on_failure=False)
@@ -119,8 +124,6 @@ class TensorRtRuntime(Runtime):
 
     # -- set-up -------------------------------------------------------------
     def _bind_io(self, trt: Any) -> None:
-        from edgekit.nvidia.cuda import DeviceBuffer
-
         engine = self._engine
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
         inputs = [n for n in names if engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
@@ -149,19 +152,9 @@ class TensorRtRuntime(Runtime):
                     "this TensorRT runtime is bound to the thread that loaded it, and was called from another",
                     note="load it in each thread, or with thread_safe=True to share one (calls then take turns)",
                 )
-            return self._run_checked(inputs)
-        with self._lock:
-            return self._run_checked(inputs)
-
-    def _run_checked(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        from edgekit.nvidia.cuda import CudaError
-
-        try:
             return super().run(inputs)
-        except InputError as err:
-            if isinstance(err.__cause__, CudaError):
-                raise TargetUnavailable(f"the GPU failed while running: {err.__cause__}") from err.__cause__
-            raise
+        with self._lock:
+            return super().run(inputs)
 
     def check_inputs(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """The signature's checks, plus the engine's profile: sizes outside it are refused up front."""
@@ -177,10 +170,14 @@ class TensorRtRuntime(Runtime):
         return feed
 
     def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from edgekit.nvidia.cuda import call, cudart
+        try:
+            return self._execute(feed)
+        except CudaError as err:  # the device, not the inputs: out of memory, a lost GPU …
+            raise TargetUnavailable(f"the GPU failed while running: {err}") from err
 
+    def _execute(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if threading.get_ident() != self._owner:  # thread_safe: the CUDA runtime's device is per thread
-            call("cudaSetDevice", cudart().cudaSetDevice(self._device))
+            call("cudaSetDevice", cudart().cudaSetDevice(self._stream.device))
         ctx, stream = self._context, self._stream
         staged = []  # host arrays must outlive the asynchronous copies
         for name, value in feed.items():
@@ -212,7 +209,6 @@ class TensorRtRuntime(Runtime):
             out = np.empty(shapes[name], dtype=self._dtypes[name])
             results[name] = self._buffers[name].download(out, stream)
         stream.synchronize()
-        del staged
         return {s.name: _as_dtype(results[s.name], s.dtype) for s in self.outputs}
 
     def _output_allocator(self) -> Any:
@@ -253,8 +249,6 @@ def _profiles(entry: dict[str, Any], bundle: Bundle) -> dict[str, dict[str, list
 
 
 def _announce(key: str, message: str) -> None:
-    from edgekit.nvidia.engine import LOG
-
     if key not in _ANNOUNCED:
         _ANNOUNCED.add(key)
         LOG.warning("%s", message)

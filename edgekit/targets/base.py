@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edgekit.errors import EdgekitError, InputError, TargetUnavailable
+from edgekit.errors import EdgekitError, InputError, TargetUnavailable, one_line
 
 
 class Target:
@@ -19,8 +19,7 @@ class Target:
 
     name: str = ""
     backend: str = ""
-    package: str = ""  # the distribution whose version is recorded
-    install_hint: str = ""
+    packages: tuple[str, ...] = ()  # distributions the backend may come from; the first installed is recorded
     precisions: tuple[str, ...] = ("fp32", "fp16", "int8", "int8-dynamic")  # what its backend can run
 
     def probe(self) -> str | None:
@@ -30,10 +29,12 @@ class Target:
         return runtime_class(self.name).probe()
 
     def version(self) -> str | None:
-        try:
-            return importlib.metadata.version(self.package)
-        except importlib.metadata.PackageNotFoundError:
-            return None
+        for dist in self.packages:
+            try:
+                return importlib.metadata.version(dist)
+            except importlib.metadata.PackageNotFoundError:
+                continue
+        return None
 
     def require(self) -> None:
         reason = self.probe()
@@ -58,7 +59,7 @@ class Target:
         except Exception as err:  # a backend refusing the graph is a per-target error, not a crash
             raise TargetBuildError(
                 f"target '{self.name}' ({self.backend}) cannot compile this model: "
-                f"{' '.join(str(err).split())[:500]}"
+                f"{one_line(err, 500)}"
             ) from err
         return {
             "name": self.name,

@@ -19,8 +19,7 @@ OFFLINE_LEVEL = "extended"
 class CpuTarget(Target):
     name = "cpu"
     backend = "onnxruntime"
-    package = "onnxruntime"
-    install_hint = "pip install onnxruntime"
+    packages = ("onnxruntime",)
 
     def _build(self, onnx_path: Path, precision: str, out_dir: Path,
                **options: Any) -> tuple[dict[str, Path], dict[str, Any]]:

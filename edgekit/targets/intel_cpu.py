@@ -20,8 +20,7 @@ COMPUTE_LAYERS = ("Convolution", "FullyConnected", "MatMul", "GroupConvolution",
 class IntelCpuTarget(Target):
     name = "intel-cpu"
     backend = "openvino"
-    package = "openvino"
-    install_hint = "pip install 'edgekit[openvino]'"
+    packages = ("openvino",)
 
     def _build(self, onnx_path: Path, precision: str, out_dir: Path,
                **options: Any) -> tuple[dict[str, Path], dict[str, Any]]:

@@ -8,32 +8,19 @@ rebuilds from those into the user cache (see ``edgekit.nvidia.engine``).
 
 from __future__ import annotations
 
-import importlib.metadata
 from pathlib import Path
 from typing import Any
 
 from edgekit.targets.base import Target
 
-# Distributions TensorRT's Python module comes from, in the order pip users meet them.
-TENSORRT_DISTRIBUTIONS = ("tensorrt", "tensorrt-cu13", "tensorrt-cu12", "tensorrt-cu13-bindings",
-                          "tensorrt-cu12-bindings")
-
 
 class NvidiaGpuTarget(Target):
     name = "nvidia-gpu"
     backend = "tensorrt"
-    package = "tensorrt"
-    install_hint = "pip install 'edgekit[tensorrt]'"
+    # TensorRT's Python module comes from any of these distributions, in the order pip users meet them.
+    packages = ("tensorrt", "tensorrt-cu13", "tensorrt-cu12", "tensorrt-cu13-bindings", "tensorrt-cu12-bindings")
     # Dynamic int8 (activations quantized at run time) has no TensorRT equivalent.
     precisions = ("fp32", "fp16", "int8")
-
-    def version(self) -> str | None:
-        for dist in TENSORRT_DISTRIBUTIONS:
-            try:
-                return importlib.metadata.version(dist)
-            except importlib.metadata.PackageNotFoundError:
-                continue
-        return None
 
     def _build(self, onnx_path: Path, precision: str, out_dir: Path,
                **options: Any) -> tuple[dict[str, Path], dict[str, Any]]:
