@@ -44,5 +44,14 @@ class ParityError(EdgekitError):
         self.report = report
 
 
+class QuantizationError(EdgekitError):
+    """Quantizing a graph edgekit produced failed for every recipe tried; the message lists them.
+
+    Not the user's fault, so not an ``InputError``: exit code 1, with what was tried.
+    """
+
+    exit_code = 1
+
+
 class BundleError(EdgekitError):
     """A bundle is missing, corrupt, tampered with, or was marked as failed."""

@@ -19,6 +19,7 @@ import numpy as np
 from edgekit.calibration.sources import Batch, DataSource, batches, first_samples
 from edgekit.compile.inputs import random_feed
 from edgekit.compile.prepare import Prepared
+from edgekit.compile.qguard import quantize_checked, raise_opset
 from edgekit.compile.quantize import (
     MIN_CALIB_SAMPLES,
     QuantConfig,
@@ -69,6 +70,8 @@ def lower(fp32: Path, precision: str, config: QuantConfig, calib: list[Feed], ca
     if precision in ("int8", "int8-dynamic"):
         source, note = preprocess(fp32, scratch)
         notes.append(note)
+        source, opset_note = raise_opset(source, scratch)  # qguard: per-channel QDQ needs opset 13
+        notes += [opset_note] if opset_note else []
     samples = sum(_rows(f) for f in calib)
     if precision == "int8" and samples < MIN_CALIB_SAMPLES:
         say(f"warning: only {samples} calibration samples; {MIN_CALIB_SAMPLES}+ give more reliable ranges")
@@ -76,7 +79,14 @@ def lower(fp32: Path, precision: str, config: QuantConfig, calib: list[Feed], ca
     say(f"quantizing to {precision}" + (f" ({config.method} calibration on {samples} samples)"
                                         if precision == "int8" else ""))
     out = scratch / f"{precision}-0.onnx"
-    result = quantize(source, out, precision, config, calib, scratch, show_progress=True)
+    probe = calib[0] if calib else None
+
+    def quantize_fn(src: Path, dst: Path, cfg: QuantConfig, progress: bool = False) -> QuantResult:
+        return quantize(src, dst, precision, cfg, calib, scratch, show_progress=progress)
+
+    # qguard: every quantized graph is checked; a failing recipe is retried with a safer one.
+    result, config, attempts = quantize_checked(
+        lambda s, d, c: quantize_fn(s, d, c, True), source, out, precision, config, probe)
     report = check(result.path)
     history = [_step(0, [], result, report)]
     excluded: list[str] = list(config.exclude)
@@ -98,7 +108,9 @@ def lower(fp32: Path, precision: str, config: QuantConfig, calib: list[Feed], ca
         say(f"fallback round {round_}: leaving {', '.join(e.node for e in worst)} in float "
             f"(added error {', '.join(f'{e.added:.3g}' for e in worst)})")
         config = replace(config, exclude=tuple(excluded))
-        result = quantize(source, scratch / f"{precision}-{round_}.onnx", precision, config, calib, scratch)
+        result, config, more = quantize_checked(quantize_fn, source, scratch / f"{precision}-{round_}.onnx",
+                                                precision, config, probe)
+        attempts += more
         report = check(result.path)
         history.append(_step(round_, worst, result, report))
     if not report.passed and len(history) > 1:
@@ -121,6 +133,7 @@ def lower(fp32: Path, precision: str, config: QuantConfig, calib: list[Feed], ca
         "notes": notes + result.notes,
         "history": history,
         "layer_errors": layer_errors,
+        "attempts": [a.to_dict() for a in attempts],
     }
     return Lowered(result.path, result, summary, history, report)
 

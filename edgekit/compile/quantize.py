@@ -45,6 +45,8 @@ class QuantConfig:
             else asymmetric uint8, which keeps more resolution for ReLU outputs.
         exclude: node names left in float.
         random_calibration: calibrate on random inputs (only when explicitly asked).
+        bias_scale_adjust: let onnxruntime raise weight scales so int32 biases fit; the step
+            crashes on some real graphs (broadcast Gemm biases), so a retry turns it off.
     """
 
     method: str = "minmax"
@@ -54,6 +56,7 @@ class QuantConfig:
     symmetric_activations: bool = False
     exclude: tuple[str, ...] = ()
     random_calibration: bool = False
+    bias_scale_adjust: bool = True
 
     def __post_init__(self) -> None:
         if self.method not in CALIB_METHODS:
@@ -150,7 +153,8 @@ def quantize(fp32: Path, out: Path, precision: str, config: QuantConfig, calib: 
                 calibrate_method={"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                                   "percentile": CalibrationMethod.Percentile}[config.method],
                 use_external_data_format=large,
-                extra_options={"WeightSymmetric": True, "ActivationSymmetric": config.symmetric_activations},
+                extra_options={"WeightSymmetric": True, "ActivationSymmetric": config.symmetric_activations,
+                               "QDQDisableWeightAdjustForInt32Bias": not config.bias_scale_adjust},
             )
             ops = config.op_types
         elif precision == "int8-dynamic":
