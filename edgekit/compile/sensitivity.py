@@ -38,12 +38,27 @@ class NodeError:
 
 
 def channel_error(ref: list[np.ndarray], got: list[np.ndarray]) -> float:
-    """Mean over channels (axis 1) of noise/signal power, each channel capped at 1 (destroyed)."""
+    """Mean over channels (axis 1) of noise/signal power, each channel capped at 1 (destroyed).
+
+    Power is pooled over samples while every sample has the same channels; when samples
+    differ in shape (variable sequence lengths put time on axis 1), each sample is scored
+    on its own and the scores are averaged.
+    """
+    if any(r.shape != g.shape for r, g in zip(ref, got)):
+        return 1.0
+    if len({_channels(r) for r in ref}) > 1:
+        return float(np.mean([_pooled_error([r], [g]) for r, g in zip(ref, got)]))
+    return _pooled_error(ref, got)
+
+
+def _channels(r: np.ndarray) -> int:
+    return int(r.shape[1]) if r.ndim >= 2 else 1
+
+
+def _pooled_error(ref: list[np.ndarray], got: list[np.ndarray]) -> float:
     noise: np.ndarray | float = 0.0
     signal: np.ndarray | float = 0.0
     for r, g in zip(ref, got):
-        if r.shape != g.shape:
-            return 1.0
         axes = tuple(i for i in range(r.ndim) if i != 1) if r.ndim >= 2 else None
         noise = noise + ((r - g) ** 2).sum(axis=axes)
         signal = signal + (r ** 2).sum(axis=axes)
