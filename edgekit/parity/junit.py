@@ -24,8 +24,17 @@ def _cases(report: ParityReport) -> list[tuple[str, str | None]]:
                           failing("elements outside")))
         if rule.min_cosine is not None:
             cases.append((f"{m.name}: cosine >= {rule.min_cosine}", failing("cosine")))
-        if rule.min_top1 is not None and m.top1_agreement is not None:
+        if rule.min_mean_cosine is not None or rule.min_p1_cosine is not None:
+            cases.append((f"{m.name}: mean cosine >= {rule.min_mean_cosine}, 1st percentile >= "
+                          f"{rule.min_p1_cosine}", failing("cosine")))
+        if rule.min_top1 is not None and m.top1_agreement is not None and m.kind in (None, "logits",
+                                                                                     "probabilities"):
             cases.append((f"{m.name}: top-1 agreement >= {rule.min_top1}", failing("top-1")))
+        if rule.min_snr_db is not None:
+            cases.append((f"{m.name}: SNR >= {rule.min_snr_db} dB", failing("SNR")))
+        if rule.min_position_agreement is not None and m.kind == "sequence-classes":
+            cases.append((f"{m.name}: per-position agreement >= {rule.min_position_agreement}",
+                          failing("per-position")))
     if report.accuracy is not None and rule.max_accuracy_drop is not None:
         hits = [f for f in report.failures if f.startswith("accuracy dropped")]
         cases.append((f"accuracy drop <= {rule.max_accuracy_drop} points", "; ".join(hits) or None))

@@ -131,15 +131,17 @@ def compare_layers(reference: Path, candidate: Path, feeds: Iterable[Feed], rule
 def _exceeds(e: LayerError, rule: ParityRule) -> bool:
     if not np.isfinite(e.max_abs):
         return True
-    if rule.min_cosine is not None:
-        return e.cosine < rule.min_cosine
+    cosine = rule.min_cosine if rule.min_cosine is not None else rule.min_mean_cosine
+    if cosine is not None:
+        return e.cosine < cosine
     # fp32: a relative error well above float rounding
     return e.rel_error > 1e-8
 
 
 def _tolerance_text(rule: ParityRule) -> str:
-    if rule.min_cosine is not None:
-        return f"cosine >= {rule.min_cosine} per tensor"
+    cosine = rule.min_cosine if rule.min_cosine is not None else rule.min_mean_cosine
+    if cosine is not None:
+        return f"cosine >= {cosine} per tensor"
     return "relative error power <= 1e-8 per tensor"
 
 

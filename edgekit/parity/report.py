@@ -172,6 +172,9 @@ class ParityReport:
                 f"| `{m.name}` | {m.max_abs:.3g} | {m.mean_abs:.3g} | {m.max_rel:.3g} | "
                 f"{m.min_cosine:.6f} | {m.snr_db:.1f} | {top1} | {atol} | {'pass' if m.passed else 'FAIL'} |"
             )
+        lines += ["", "| output | kind | mean cosine | 1st-pct cosine | worst sample | per-position agree "
+                  "| worst channel (SNR dB) |", "|---|---|---|---|---|---|---|"]
+        lines += [_kind_row(m) for m in self.outputs]
         if self.accuracy is not None:
             a = self.accuracy
             lines += [
@@ -188,3 +191,14 @@ class ParityReport:
                     f"{'pass' if s.get('passed') else 'FAIL'} | {s.get('detail', '')} |"
                 )
         return "\n".join(lines) + "\n"
+
+
+def _kind_row(m: OutputMetrics) -> str:
+    """The kind-aware statistics of one output: what the lower-precision rules gate on."""
+    def num(v: float | None, fmt: str) -> str:
+        return "" if v is None else format(v, fmt)
+
+    channel = ("" if m.worst_channel is None else
+               f"{m.worst_channel} on axis {m.worst_channel_axis} ({num(m.worst_channel_snr_db, '.1f')})")
+    return (f"| `{m.name}` | {m.kind or ''} | {num(m.mean_cosine, '.6f')} | {num(m.p1_cosine, '.6f')} | "
+            f"{'' if m.worst_sample is None else m.worst_sample} | {num(m.position_agreement, '.4f')} | {channel} |")
