@@ -182,7 +182,7 @@ def test_hostile_model_fails_plain_int8_and_passes_with_fallback(tmp_path, digit
     note = next(n for n in fixed.parity.notes if "fallback left" in n)
     for node in q["fallback_nodes"]:
         assert node in note and node not in q["quantized_nodes"]
-    assert "parity before: failed" in note and "after: passed" in note
+    assert "parity before: failed" in note and "kept: passed" in note
     assert q["history"][0]["passed"] is False and q["history"][-1]["passed"] is True
 
 

@@ -19,7 +19,7 @@ import numpy as np
 from edgekit.calibration.sources import Batch, DataSource, batches, first_samples
 from edgekit.compile.inputs import random_feed
 from edgekit.compile.prepare import Prepared
-from edgekit.compile.qguard import quantize_checked, raise_opset
+from edgekit.compile.qguard import quantize_checked, raise_opset, recipe_name
 from edgekit.compile.quantize import (
     MIN_CALIB_SAMPLES,
     QuantConfig,
@@ -29,6 +29,7 @@ from edgekit.compile.quantize import (
     quantize,
     record_hashes,
 )
+from edgekit.compile.recipes import DEFAULT_TIME_BUDGET_S, SearchResult, Tried, report_key, search
 from edgekit.compile.sensitivity import node_errors
 from edgekit.errors import InputError
 from edgekit.parity.compare import compare
@@ -50,6 +51,8 @@ class FallbackBudget:
     min_nodes: int = 2
     rounds: int = MAX_FALLBACK_ROUNDS
     enabled: bool = True
+    search: bool = True  # recipe search (edgekit/compile/recipes.py) before node fallback
+    search_seconds: float = DEFAULT_TIME_BUDGET_S
 
 
 @dataclass
@@ -89,18 +92,25 @@ def lower(fp32: Path, precision: str, config: QuantConfig, calib: list[Feed], ca
         lambda s, d, c: quantize_fn(s, d, c, True), source, out, precision, config, probe)
     report = check(result.path)
     history = [_step(0, [], result, report)]
-    excluded: list[str] = list(config.exclude)
     user_excluded = set(config.exclude)
     allowed = max(budget.min_nodes, math.floor(budget.max_fraction * len(result.quantized_nodes)))
+    searched: SearchResult | None = None
+    if not report.passed and precision == "int8" and budget.enabled and budget.search:
+        searched = _search(source, result, config, report, calib, quantize_fn, probe, check, say, budget, scratch)
+        result, config, report = searched.winner.result, searched.winner.config, searched.winner.report
+        history.append(_step(0, [], result, report) | {"recipe": searched.winner.name})
+    excluded: list[str] = list(config.exclude)
+    start_excluded = len(excluded)  # the user's, and the winning recipe's
+    best = (result, config, report)
     if not report.passed and precision in ("int8", "int8-dynamic") and budget.enabled:
         say(f"{precision} misses parity ({'; '.join(report.failures)[:200]}); looking for sensitive nodes")
     round_ = 0
     while (not report.passed and precision in ("int8", "int8-dynamic") and budget.enabled
-           and round_ < budget.rounds and len(excluded) - len(user_excluded) < allowed):
+           and round_ < budget.rounds and len(excluded) - start_excluded < allowed):
         round_ += 1
         errors = node_errors(source, result.path, result.quantized_nodes, calib[:8], scratch)
         step = max(1, math.ceil(0.05 * len(result.quantized_nodes)))
-        room = allowed - (len(excluded) - len(user_excluded))
+        room = allowed - (len(excluded) - start_excluded)
         worst = [e for e in errors if e.node not in excluded][: min(step, room)]
         if not worst:
             break
@@ -113,6 +123,12 @@ def lower(fp32: Path, precision: str, config: QuantConfig, calib: list[Feed], ca
         attempts += more
         report = check(result.path)
         history.append(_step(round_, worst, result, report))
+        if report_key(report) > report_key(best[2]):
+            best = (result, config, report)
+    if report_key(best[2]) > report_key(report):  # never keep a result worse than one seen
+        say("the last fallback round was worse than an earlier attempt; keeping the earlier one")
+        result, config, report = best
+        excluded = list(config.exclude)
     if not report.passed and len(history) > 1:
         say("fallback budget spent; the best attempt is kept and the bundle is marked failed")
     layer_errors = []
@@ -129,13 +145,35 @@ def lower(fp32: Path, precision: str, config: QuantConfig, calib: list[Feed], ca
         },
         "quantized_nodes": result.quantized_nodes,
         "float_nodes": result.float_nodes,
-        "fallback_nodes": [n for n in excluded if n not in user_excluded],
+        "fallback_nodes": excluded[start_excluded:],
+        "recipe_float_nodes": [n for n in excluded[:start_excluded] if n not in user_excluded],
         "notes": notes + result.notes,
         "history": history,
         "layer_errors": layer_errors,
         "attempts": [a.to_dict() for a in attempts],
+        "recipe": searched.winner.name if searched else recipe_name(config, precision),
+        "recipes": [t.to_dict() for t in searched.table] if searched else [],
+        "recipe_search_stopped": searched.stopped if searched else "",
     }
     return Lowered(result.path, result, summary, history, report)
+
+
+def _search(source: Path, result: QuantResult, config: QuantConfig, report: ParityReport, calib: list[Feed],
+            quantize_fn: Callable[..., QuantResult], probe: Feed | None, check: Callable[[Path], ParityReport],
+            say: Log, budget: FallbackBudget, scratch: Path) -> SearchResult:
+    """The recipe search (edgekit/compile/recipes.py) from the configured recipe, which missed parity."""
+    say(f"int8 misses parity ({'; '.join(report.failures)[:200]}); searching quantization recipes")
+
+    def quantize_recipe(cfg: QuantConfig, tag: str) -> tuple[QuantResult, QuantConfig]:
+        res, used, _ = quantize_checked(quantize_fn, source, scratch / f"int8-{tag}.onnx", "int8", cfg, probe)
+        return res, used
+
+    base = Tried(f"as configured ({recipe_name(config, 'int8')})", eval_passed=report.passed,
+                 eval_summary=report.summary(), result=result, config=config, report=report)
+    found = search(source, base, calib, quantize_recipe, check, say, budget.search_seconds)
+    say(f"recipe search: '{found.winner.name}' kept ({'passes' if found.winner.eval_passed else 'still fails'})"
+        + (f"; {found.stopped}" if found.stopped else ""))
+    return found
 
 
 def _rows(feed: Feed) -> int:
@@ -151,6 +189,7 @@ def _step(round_: int, added: list[Any], result: QuantResult, report: ParityRepo
         "quantized_nodes": len(result.quantized_nodes),
         "passed": report.passed,
         "min_cosine": worst_cos,
+        "mean_cosine": min((m.mean_cosine for m in report.outputs if m.mean_cosine is not None), default=1.0),
         "accuracy": None if report.accuracy is None else report.accuracy.candidate,
         "failures": report.failures,
     }
@@ -225,12 +264,19 @@ def report_notes(lowered: Lowered | None, calib: list[dict[str, np.ndarray]],
                      "subgraphs are not quantized); the artifact computes in float")
     notes += lowered.summary["notes"]
     history = lowered.history
-    if len(history) > 1:
-        left = lowered.summary["fallback_nodes"]
+    rows = lowered.summary.get("recipes") or []
+    if rows:
+        table = "; ".join(f"{r['recipe']}: " + (r["error"] or f"calibration error {r['calib_error']:.4g}"
+                          + ("" if r["eval_passed"] is None else f", eval {'pass' if r['eval_passed'] else 'FAIL'}"))
+                          for r in rows)
+        notes.append(f"recipe search tried {len(rows)} recipe(s) and kept '{lowered.summary['recipe']}' — {table}")
+    left = lowered.summary["fallback_nodes"]
+    if len(history) > 1 and left:
+        kept = lowered.report
         notes.append(
             f"accuracy-aware fallback left {len(left)} node(s) in float ({', '.join(left)}); "
             f"parity before: {'passed' if history[0]['passed'] else 'failed'} (min cosine "
-            f"{history[0]['min_cosine']:.5f}), after: {'passed' if history[-1]['passed'] else 'failed'} "
-            f"(min cosine {history[-1]['min_cosine']:.5f})"
+            f"{history[0]['min_cosine']:.5f}), kept: {'passed' if kept and kept.passed else 'failed'} "
+            f"(min cosine {min((m.min_cosine for m in kept.outputs), default=1.0) if kept is not None else 0:.5f})"
         )
     return tuple(notes)
