@@ -44,6 +44,7 @@ DEFAULT_TIME_BUDGET_S = 90.0
 class Candidate:
     name: str
     config: QuantConfig
+    quantizer: str = "onnxruntime"  # or "nncf" (edgekit/compile/nncf_quant.py), when installed
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Tried:
     """One row of the recipe table."""
 
     name: str
+    quantizer: str = "onnxruntime"
     calib_error: float | None = None
     eval_passed: bool | None = None
     eval_summary: str = ""
@@ -61,8 +63,9 @@ class Tried:
     report: ParityReport | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"recipe": self.name, "calib_error": self.calib_error, "eval_passed": self.eval_passed,
-                "eval": self.eval_summary, "error": self.error, "seconds": round(self.seconds, 2)}
+        return {"recipe": self.name, "quantizer": self.quantizer, "calib_error": self.calib_error,
+                "eval_passed": self.eval_passed, "eval": self.eval_summary, "error": self.error,
+                "seconds": round(self.seconds, 2)}
 
 
 @dataclass
@@ -113,6 +116,10 @@ def candidates(model_path: Path, base: QuantConfig) -> list[Candidate]:
                                    exclude=tuple(dict.fromkeys([*base.exclude, *_residual_adds(model)])))))
     found.append(Candidate("per-tensor weights" if base.per_channel else "per-channel weights",
                            replace(base, per_channel=not base.per_channel)))
+    from edgekit.compile import nncf_quant
+
+    if nncf_quant.available():
+        found.append(Candidate("NNCF quantize (its default preset)", base, quantizer="nncf"))
     return found
 
 
@@ -174,7 +181,7 @@ def search(source: Path, base: Tried, calib: list[Feed], quantize: Callable[[Qua
         if time.monotonic() - start > time_budget_s:
             stopped = f"time budget of {time_budget_s:.0f} s spent after {i} of {len(options)} recipes"
             break
-        tried = _try(cand, i, quantize, refs, calib, scorer)
+        tried = _try(cand, i, quantize, refs, calib, scorer, source)
         table.append(tried)
         say(f"  recipe {i + 1}/{len(options)} '{cand.name}': "
             + (f"calibration error {tried.calib_error:.4g}" if tried.error == "" else f"failed ({tried.error})"))
@@ -186,7 +193,9 @@ def search(source: Path, base: Tried, calib: list[Feed], quantize: Callable[[Qua
             break  # no better than what already failed on the eval data
         tried.report = check(tried.result.path)
         tried.eval_passed, tried.eval_summary = tried.report.passed, tried.report.summary()
-        if best.report is None or report_key(tried.report) > report_key(best.report):
+        # An NNCF graph is kept only when it passes: the node fallback re-quantizes with onnxruntime.
+        usable = tried.quantizer != "nncf" or tried.report.passed
+        if usable and (best.report is None or report_key(tried.report) > report_key(best.report)):
             best = tried
         if tried.report.passed:
             break
@@ -194,11 +203,14 @@ def search(source: Path, base: Tried, calib: list[Feed], quantize: Callable[[Qua
 
 
 def _try(cand: Candidate, i: int, quantize: Callable[[QuantConfig, str], tuple[QuantResult, QuantConfig]],
-         refs: Outputs, calib: list[Feed], scorer: Scorer) -> Tried:
+         refs: Outputs, calib: list[Feed], scorer: Scorer, source: Path) -> Tried:
     began = time.monotonic()
-    tried = Tried(cand.name)
+    tried = Tried(cand.name, quantizer=cand.quantizer)
     try:
-        tried.result, tried.config = quantize(cand.config, f"recipe{i + 1}")
+        if cand.quantizer == "nncf":
+            tried.result, tried.config = _nncf(source, calib), cand.config
+        else:
+            tried.result, tried.config = quantize(cand.config, f"recipe{i + 1}")
         tried.calib_error = scorer(refs, run_outputs(tried.result.path, calib))
     except EdgekitError as err:  # QuantizationError: no valid graph for this recipe
         tried.error = one_line(err.message, 200)
@@ -207,3 +219,14 @@ def _try(cand: Candidate, i: int, quantize: Callable[[QuantConfig, str], tuple[Q
         log.info("recipe '%s' failed: %s", cand.name, tried.error)
     tried.seconds = time.monotonic() - began
     return tried
+
+
+def _nncf(source: Path, calib: list[Feed]) -> QuantResult:
+    from edgekit.compile.nncf_quant import quantize_nncf
+    from edgekit.compile.qguard import graph_problem
+
+    result = quantize_nncf(source, source.with_name("recipe-nncf.onnx"), calib)
+    problem = graph_problem(result.path, calib[0] if calib else None)
+    if problem:
+        raise ValueError(f"invalid graph: {problem}")
+    return result
