@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edgekit.calibration.sources import Batch
+from edgekit.parity.kinds import CLASSIFIER
 from edgekit.parity.metrics import OutputAccumulator, ParityRule
 from edgekit.parity.report import AccuracyResult, ParityReport
 from edgekit.parity.samples import PlotSamples
@@ -78,6 +79,10 @@ def compare(
         seen += batch.samples
         runs += 1
     accuracy = None
+    results = {n: accs[n].result() for n in output_names}
+    if (logits_name is not None and results[logits_name].kind not in CLASSIFIER
+            and ref_hits < 0.5 * max(labelled, 1)):
+        logits_name = None  # labels score a classifier; a regression head's argmax means nothing
     if labelled and logits_name is not None:
         accuracy = AccuracyResult(
             logits_name, labelled, 100.0 * ref_hits / labelled, 100.0 * cand_hits / labelled,
@@ -86,7 +91,7 @@ def compare(
     return ParityReport(
         precision=precision,
         rule=rule,
-        outputs=tuple(accs[n].result() for n in output_names),
+        outputs=tuple(results[n] for n in output_names),
         samples=seen,
         runs=runs,
         data=data_description,
