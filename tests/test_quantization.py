@@ -216,3 +216,7 @@ def test_int8_that_quantizes_nothing_says_so(tmp_path) -> None:
     art = edgekit.compile(path, precision="int8", random_calibration=True, out=tmp_path / "b.edgekit")
     assert art.manifest["quantization"]["quantized_nodes"] == []
     assert any("quantized no node" in n for n in art.parity.notes)
+    # What stayed float is named (issue 15, class 6).
+    inside = art.manifest["quantization"]["subgraph_float_nodes"]
+    assert len(inside) >= 2 and all("/" in n for n in inside)
+    assert any("stayed float" in n and inside[0] in n for n in art.parity.notes)

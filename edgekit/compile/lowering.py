@@ -19,7 +19,7 @@ import numpy as np
 from edgekit.calibration.sources import Batch, DataSource, batches, first_samples
 from edgekit.compile.inputs import random_feed
 from edgekit.compile.prepare import Prepared
-from edgekit.compile.qguard import quantize_checked, raise_opset, recipe_name
+from edgekit.compile.qguard import quantize_checked, raise_opset, recipe_name, subgraph_compute_nodes
 from edgekit.compile.quantize import (
     MIN_CALIB_SAMPLES,
     QuantConfig,
@@ -151,6 +151,7 @@ def lower(fp32: Path, precision: str, config: QuantConfig, calib: list[Feed], ca
         "history": history,
         "layer_errors": layer_errors,
         "attempts": [a.to_dict() for a in attempts],
+        "subgraph_float_nodes": subgraph_compute_nodes(source) if precision.startswith("int8") else [],
         "recipe": searched.winner.name if searched else recipe_name(config, precision),
         "recipes": [t.to_dict() for t in searched.table] if searched else [],
         "recipe_search_stopped": searched.stopped if searched else "",
@@ -259,9 +260,14 @@ def report_notes(lowered: Lowered | None, calib: list[dict[str, np.ndarray]],
         if shared:
             notes.append(f"WARNING: {shared} of {len(eval_rows)} evaluation samples were also calibration "
                          "samples; parity on them is optimistic")
+    inside = lowered.summary.get("subgraph_float_nodes") or []
     if lowered.summary["precision"] in ("int8", "int8-dynamic") and not lowered.summary["quantized_nodes"]:
-        notes.append(f"WARNING: {lowered.summary['precision']} quantized no node (nodes inside control-flow "
-                     "subgraphs are not quantized); the artifact computes in float")
+        notes.append(f"WARNING: {lowered.summary['precision']} quantized no node"
+                     + (" (its compute sits inside control-flow subgraphs, which are not quantized)" if inside else "")
+                     + "; the artifact computes in float")
+    if inside:
+        notes.append(f"{len(inside)} compute node(s) inside If/Loop/Scan subgraphs stayed float: "
+                     + ", ".join(inside[:10]) + (" …" if len(inside) > 10 else ""))
     notes += lowered.summary["notes"]
     history = lowered.history
     rows = lowered.summary.get("recipes") or []

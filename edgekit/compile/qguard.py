@@ -154,3 +154,23 @@ def quantize_checked(quantize_fn: QuantizeFn, source: Path, out: Path, precision
     raise QuantizationError(f"{precision} quantization failed for every recipe tried: {tried}",
                             note="this is edgekit's failure, not your model's; fp32/fp16 still work — "
                                  "please report it with the model")
+
+
+def subgraph_compute_nodes(path: Path, ops: tuple[str, ...] = tuple(STATIC_OPS)) -> list[str]:
+    """Compute nodes inside If/Loop/Scan bodies: onnxruntime's quantizer leaves them in float."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    found: list[str] = []
+
+    def walk(graph: onnx.GraphProto, inside: str | None) -> None:
+        for node in graph.node:
+            if inside and node.op_type in ops:
+                found.append(f"{inside}/{node.name or node.op_type}")
+            for attr in node.attribute:
+                subs = [attr.g] if attr.type == onnx.AttributeProto.GRAPH else list(attr.graphs)
+                for sub in subs:
+                    walk(sub, f"{inside + '/' if inside else ''}{node.name or node.op_type}.{attr.name}")
+
+    walk(model.graph, None)
+    return found
