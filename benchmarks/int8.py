@@ -15,6 +15,7 @@ hostile digits CNN and a digits CNN calibrated on data with one outlier pixel (c
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -154,6 +155,8 @@ def suite(root: Path) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
         ("digits CNN", torch_model(pretrained)),
         ("digits MLP", torch_model(lambda: train(MLP()))),
         ("digits LSTM over rows", torch_model(lambda: train(RowLSTM()))),
+        ("digits LSTM over rows, int8-dynamic (class 7)", torch_model(lambda: train(RowLSTM()),
+                                                                      precision="int8-dynamic")),
         ("digits patch transformer", torch_model(lambda: train(PatchTransformer(), epochs=40))),
         ("class 1: opset-12 conv (ONNX)", lambda: {"model": onnx_paths["opset-12 conv (ONNX)"],
                                                    "calibration": root / "conv-calib.npz",
@@ -169,17 +172,21 @@ def suite(root: Path) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
 
 def measure(name: str, kwargs: dict[str, Any], targets: str, out: Path) -> dict[str, Any]:
     model, example = kwargs.pop("model"), kwargs.pop("example", None)
+    precision = kwargs.pop("precision", "int8")
+    if precision != "int8":
+        kwargs.pop("calibration", None)
     began = time.monotonic()
     try:
-        art = edgekit.compile(model, example, target=targets, precision="int8", out=out, **kwargs)
+        art = edgekit.compile(model, example, target=targets, precision=precision, out=out, **kwargs)
     except edgekit.EdgekitError as err:
         return {"model": name, "error": err.message[:160], "seconds": time.monotonic() - began}
     q = art.manifest["quantization"]
-    reports = art.manifest["parity"].get("reports") or {}
+    reports = json.loads((art.path / "parity.json").read_text())["reports"]
     row: dict[str, Any] = {"model": name, "seconds": time.monotonic() - began, "recipe": q.get("recipe", ""),
                            "recipes": len(q.get("recipes") or []), "fallback": len(q.get("fallback_nodes") or []),
                            "passed": art.parity.passed}
     acc = art.parity.accuracy
+    row["recipe"] = row["recipe"] if precision == "int8" else f"{precision}: {row['recipe']}"
     row["metric"] = (f"top-1 acc {acc.reference:.2f}% -> {acc.candidate:.2f}%" if acc is not None else
                      "mean cosine " + f"{min(m.mean_cosine or 1.0 for m in art.parity.outputs):.5f}")
     for t in art.manifest["targets"]:

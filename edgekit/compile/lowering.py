@@ -31,7 +31,7 @@ from edgekit.compile.quantize import (
 )
 from edgekit.compile.recipes import DEFAULT_TIME_BUDGET_S, SearchResult, Tried, report_key, search
 from edgekit.compile.sensitivity import node_errors
-from edgekit.errors import InputError
+from edgekit.errors import EdgekitError, InputError, one_line
 from edgekit.parity.compare import compare
 from edgekit.parity.report import ParityReport
 from edgekit.runtimes.onnxruntime import OnnxRuntime
@@ -97,18 +97,29 @@ def lower(fp32: Path, precision: str, config: QuantConfig, calib: list[Feed], ca
     searched: SearchResult | None = None
     if not report.passed and precision == "int8" and budget.enabled and budget.search:
         searched = _search(source, result, config, report, calib, quantize_fn, probe, check, say, budget, scratch)
-        result, config, report = searched.winner.result, searched.winner.config, searched.winner.report
-        history.append(_step(0, [], result, report) | {"recipe": searched.winner.name})
+        won = searched.winner
+        history.append(_step(0, [], won.result, won.report) | {"recipe": won.name})
+        best = (won.result, won.config, won.report, won.name)
+        # A failing winner that floats whole layers would spend the node budget blindly: the node
+        # fallback starts from the best recipe that floats no more nodes than the configured one.
+        start = won if won.eval_passed else _fallback_start(searched, config)
+        result, config, report, label = start.result, start.config, start.report, start.name
+    else:
+        label = recipe_name(config, precision)
+        best = (result, config, report, label)
     excluded: list[str] = list(config.exclude)
-    start_excluded = len(excluded)  # the user's, and the winning recipe's
-    best = (result, config, report)
+    start_excluded = len(excluded)  # the user's, and a passing winner's
     if not report.passed and precision in ("int8", "int8-dynamic") and budget.enabled:
         say(f"{precision} misses parity ({'; '.join(report.failures)[:200]}); looking for sensitive nodes")
     round_ = 0
     while (not report.passed and precision in ("int8", "int8-dynamic") and budget.enabled
            and round_ < budget.rounds and len(excluded) - start_excluded < allowed):
         round_ += 1
-        errors = node_errors(source, result.path, result.quantized_nodes, calib[:8], scratch)
+        try:
+            errors = node_errors(source, result.path, result.quantized_nodes, calib[:8], scratch)
+        except EdgekitError as err:  # tensors renamed by the quantizer: no per-node attribution
+            notes.append(f"node fallback stopped: per-node errors not computed ({one_line(err.message, 160)})")
+            break
         step = max(1, math.ceil(0.05 * len(result.quantized_nodes)))
         room = allowed - (len(excluded) - start_excluded)
         worst = [e for e in errors if e.node not in excluded][: min(step, room)]
@@ -124,17 +135,22 @@ def lower(fp32: Path, precision: str, config: QuantConfig, calib: list[Feed], ca
         report = check(result.path)
         history.append(_step(round_, worst, result, report))
         if report_key(report) > report_key(best[2]):
-            best = (result, config, report)
+            best = (result, config, report, label)
     if report_key(best[2]) > report_key(report):  # never keep a result worse than one seen
-        say("the last fallback round was worse than an earlier attempt; keeping the earlier one")
-        result, config, report = best
+        say("the last attempt was worse than an earlier one; keeping the earlier one")
+        result, config, report, label = best
         excluded = list(config.exclude)
+        start_excluded = min(start_excluded, len(excluded))
     if not report.passed and len(history) > 1:
         say("fallback budget spent; the best attempt is kept and the bundle is marked failed")
     layer_errors = []
     if precision == "int8" and result.quantized_nodes:
-        errors = sorted(node_errors(source, result.path, result.quantized_nodes, calib[:8], scratch),
-                        key=lambda e: e.order)
+        try:
+            errors = sorted(node_errors(source, result.path, result.quantized_nodes, calib[:8], scratch),
+                            key=lambda e: e.order)
+        except EdgekitError as err:  # a graph from another quantizer (NNCF) renames tensors
+            errors = []
+            notes.append(f"per-layer errors not computed: {one_line(err.message, 160)}")
         layer_errors = [{"node": e.node, "op_type": e.op_type, "output_error": e.output_error,
                          "added_error": e.added} for e in errors]
     summary = {
@@ -152,11 +168,20 @@ def lower(fp32: Path, precision: str, config: QuantConfig, calib: list[Feed], ca
         "layer_errors": layer_errors,
         "attempts": [a.to_dict() for a in attempts],
         "subgraph_float_nodes": subgraph_compute_nodes(source) if precision.startswith("int8") else [],
-        "recipe": searched.winner.name if searched else recipe_name(config, precision),
+        "recipe": label,
         "recipes": [t.to_dict() for t in searched.table] if searched else [],
+        "recipe_search_winner": searched.winner.name if searched else None,
         "recipe_search_stopped": searched.stopped if searched else "",
     }
     return Lowered(result.path, result, summary, history, report)
+
+
+def _fallback_start(searched: SearchResult, config: QuantConfig) -> Tried:
+    """The best eval-checked onnxruntime recipe that floats no node beyond ``config``'s."""
+    same = [t for t in searched.table if t.report is not None and t.config is not None
+            and t.quantizer == "onnxruntime" and set(t.config.exclude) <= set(config.exclude)
+            and t.config.op_types == config.op_types]
+    return max(same, key=lambda t: report_key(t.report)) if same else searched.table[0]
 
 
 def _search(source: Path, result: QuantResult, config: QuantConfig, report: ParityReport, calib: list[Feed],
