@@ -75,3 +75,29 @@ def test_quantizer_crash_is_retried_and_recorded(tmp_path) -> None:
     assert any("retried with a safer recipe" in n for n in art.manifest["quantization"]["notes"])
     assert art.manifest["quantization"]["quantized_nodes"] == ["fc"]
     ort.InferenceSession(str(art.path / "model.onnx"), providers=["CPUExecutionProvider"])
+
+
+def test_no_working_recipe_is_a_quantization_error_not_an_input_error(tmp_path) -> None:
+    """When every recipe fails inside onnxruntime.quantization (here: calibration feeds that
+    onnxruntime refuses), the error is edgekit's, lists what was tried, and is no InputError."""
+    import pytest
+
+    from edgekit.compile.qguard import quantize_checked
+    from edgekit.compile.quantize import QuantConfig, quantize
+    from edgekit.errors import InputError, QuantizationError
+
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"], name="mm")], "mm",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3])],
+        [numpy_helper.from_array(np.ones((4, 3), np.float32), "w")])
+    model = _save(graph, tmp_path / "mm.onnx", 17)
+    feeds = [{"x": np.ones((2, 5), np.float32)}]  # the wrong width: onnxruntime fails while calibrating
+
+    def run(src: Path, dst: Path, cfg: QuantConfig):
+        return quantize(src, dst, "int8", cfg, feeds, tmp_path)
+
+    with pytest.raises(QuantizationError) as caught:
+        quantize_checked(run, model, tmp_path / "q.onnx", "int8", QuantConfig())
+    assert not isinstance(caught.value, InputError) and caught.value.exit_code == 1
+    assert "per-channel" in caught.value.message and "per-tensor" in caught.value.message
