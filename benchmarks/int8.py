@@ -144,7 +144,11 @@ def suite(root: Path) -> list[tuple[str, Callable[[], dict[str, Any]]]]:
     onnx_paths = _onnx_models(root)
 
     def torch_model(make: Callable[[], nn.Module], **extra: Any) -> Callable[[], dict[str, Any]]:
-        return lambda: {"model": make(), **digits, **extra}
+        def build() -> dict[str, Any]:
+            torch.manual_seed(0)  # the initial weights too, so that trained rows repeat
+            return {"model": make(), **digits, **extra}
+
+        return build
 
     def sequences() -> dict[str, Any]:
         model, calib, evals = _sequences(root)
@@ -186,7 +190,6 @@ def measure(name: str, kwargs: dict[str, Any], targets: str, out: Path) -> dict[
                            "recipes": len(q.get("recipes") or []), "fallback": len(q.get("fallback_nodes") or []),
                            "passed": art.parity.passed}
     acc = art.parity.accuracy
-    row["recipe"] = row["recipe"] if precision == "int8" else f"{precision}: {row['recipe']}"
     row["metric"] = (f"top-1 acc {acc.reference:.2f}% -> {acc.candidate:.2f}%" if acc is not None else
                      "mean cosine " + f"{min(m.mean_cosine or 1.0 for m in art.parity.outputs):.5f}")
     for t in art.manifest["targets"]:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.compile import onnxio
-from edgekit.compile.quantize import STATIC_OPS, QuantConfig, QuantResult
+from edgekit.compile.quantize import STATIC_OPS, QuantConfig, QuantResult, dynamic_ops
 from edgekit.errors import QuantizationError, one_line
 
 log = logging.getLogger("edgekit.compile.qguard")
@@ -97,7 +97,7 @@ def graph_problem(path: Path, probe: dict[str, Any] | None = None) -> str | None
 def recipe_name(config: QuantConfig, precision: str) -> str:
     """A short human name of what a config changes from the defaults."""
     if precision != "int8":
-        return f"{precision} ops={'/'.join(config.op_types)}"
+        return f"{precision} ops={'/'.join(dynamic_ops(config))}"
     parts = [config.method, "per-channel" if config.per_channel else "per-tensor",
              "sym-act" if config.symmetric_activations else "asym-act", "ops=" + "/".join(config.op_types)]
     if not config.bias_scale_adjust:

@@ -158,14 +158,19 @@ def quantize(fp32: Path, out: Path, precision: str, config: QuantConfig, calib: 
             )
             ops = config.op_types
         elif precision == "int8-dynamic":
-            quantize_dynamic(str(fp32), str(out), op_types_to_quantize=list(DYNAMIC_OPS), per_channel=False,
+            ops = dynamic_ops(config)
+            quantize_dynamic(str(fp32), str(out), op_types_to_quantize=list(ops), per_channel=False,
                              weight_type=QuantType.QInt8, nodes_to_exclude=list(config.exclude),
                              use_external_data_format=large)
-            ops = DYNAMIC_OPS
         else:
             raise InputError(f"unknown precision '{precision}'", note=f"choose from: {', '.join(PRECISIONS)}")
     quantized, left = _node_summary(fp32, out, ops, precision)
     return QuantResult(out, quantized, left)
+
+
+def dynamic_ops(config: QuantConfig) -> tuple[str, ...]:
+    """int8-dynamic's op types: DYNAMIC_OPS unless the config names its own (a safer retry does)."""
+    return DYNAMIC_OPS if config.op_types == STATIC_OPS else config.op_types
 
 
 def _fp16(fp32: Path, out: Path) -> QuantResult:
