@@ -15,9 +15,9 @@ from typing import Any
 
 class _CallableModule(types.ModuleType):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from edgekit.compile.pipeline import compile_model
+        from edgekit.api import compile as compile_api
 
-        return compile_model(*args, **kwargs)
+        return compile_api(*args, **kwargs)
 
 
 sys.modules[__name__].__class__ = _CallableModule

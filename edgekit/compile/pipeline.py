@@ -15,12 +15,12 @@ import numpy as np
 from edgekit import bundle as bundle_io
 from edgekit.calibration.sources import Batch, DataSource, batches, open_data
 from edgekit.compile import onnxio
-from edgekit.compile.inputs import DynamicArg, InputArg, parse_dynamic, parse_input, random_feed
+from edgekit.compile.inputs import random_feed
 from edgekit.compile.lowering import FallbackBudget, calibration_feeds, lower_prepared, report_notes
+from edgekit.compile.options import PRECISIONS, CompileOptions
 from edgekit.compile.prepare import Prepared, prepare
 from edgekit.compile.profiles import batch_limit, derive_profiles, explicit_ranges
-from edgekit.compile.quantize import DEFAULT_CALIB_SAMPLES, PRECISIONS, QuantConfig
-from edgekit.compile.sources import load_source
+from edgekit.compile.sources import ModelSource, load_source
 from edgekit.compile.speed import measure_speed, with_speed_note
 from edgekit.compile.stages import stage_parity
 from edgekit.errors import InputError
@@ -28,13 +28,13 @@ from edgekit.hostinfo import fingerprint, library_versions
 from edgekit.parity.compare import GoldenSet, compare
 from edgekit.parity.golden import GOLDEN_FILE, save_golden
 from edgekit.parity.junit import write_junit
-from edgekit.parity.metrics import rule_for
+from edgekit.parity.metrics import ParityRule, rule_for
 from edgekit.parity.report import ParityReport
 from edgekit.parity.samples import PlotSamples
 from edgekit.parity.writer import write_reports
 from edgekit.runtimes import runtime_class
 from edgekit.signature import TensorSpec
-from edgekit.targets import get_target, parse_targets
+from edgekit.targets import get_target
 
 SCRATCH_PREFIX = "edgekit-scratch-"
 RANDOM_BATCHES = 8
@@ -57,177 +57,146 @@ class Artifact:
         return all(r.passed for r in self.reports.values())
 
 
-def compile_model(
-    model: Any,
-    example_inputs: tuple[Any, ...] | None = None,
-    *,
-    target: str | list[str] = "cpu",
-    precision: str = "fp32",
-    inputs: list[str | InputArg] | None = None,
-    dynamic: list[str | DynamicArg] | None = None,
-    weights: str | Path | None = None,
-    eval_data: Any = None,
-    out: str | Path | None = None,
-    force: bool = False,
-    allow_pickle: bool = False,
-    exporter: str = "auto",
-    simplify: bool = True,
-    opset: int | None = None,
-    seed: int = 0,
-    calibration: Any = None,
-    calib_method: str = "minmax",
-    calib_samples: int = DEFAULT_CALIB_SAMPLES,
-    shuffle_calibration: bool = False,
-    random_calibration: bool = False,
-    preprocess: Any = None,
-    max_accuracy_drop: float | None = None,
-    fallback: bool = True,
-    quant_config: QuantConfig | None = None,
-    static_shapes: bool = False,
-    junit: str | Path | None = None,
-    keep_fp32: bool = False,
-    selection: dict[str, Any] | None = None,
-    log: Log | None = None,
-) -> Artifact:
-    """Compiles a model into a verified bundle.
+@dataclass(frozen=True)
+class Build:
+    """What every stage of one compile shares: the options, the resolved targets, the model
+    source and data, the parity rule, the scratch folder and the logger."""
 
-    Args:
-        model: an ``nn.Module`` / ``ExportedProgram``, or a MODEL string (``.onnx``,
-            TorchScript, ``.pt2``, ``package.module:factory``).
-        example_inputs: example tensors for an ``nn.Module`` (a tuple, forward order).
-        target: a target name, a comma-separated list, or a list.
-        precision: ``fp32``, ``fp16``, ``int8`` (static, QDQ, calibrated) or ``int8-dynamic``.
-        inputs: ``NAME:SHAPE[:DTYPE]`` strings (or InputArg) giving input shapes.
-        dynamic: ``NAME:AXIS[:DIMNAME][:MIN:OPT:MAX]`` strings (or DynamicArg) marking dynamic axes.
-        weights: a state dict (safetensors or ``torch.save``) for a factory or module.
-        eval_data: DATA to check parity on; seeded random inputs when absent.
-        out: the ``NAME.edgekit`` directory to write; default ``<model name>.edgekit``.
-        force: replace an existing bundle at ``out`` (the old one stays until the new is complete).
-        allow_pickle: allow loading a pickled whole model (runs code from the file).
-        exporter: ``auto`` (torch.export-based, then TorchScript-based), ``dynamo`` or ``torchscript``.
-        simplify: run onnxsim (its result is kept only when numerically identical).
-        opset: ONNX opset for the export; the exporter's default when None.
-        seed: seed of the random parity inputs (and of random calibration).
-        calibration: DATA to calibrate int8 on (required for int8 unless random_calibration).
-        calib_method: ``minmax``, ``entropy`` or ``percentile``.
-        calib_samples: calibration samples to use at most.
-        shuffle_calibration: shuffle calibration samples (seeded by ``seed``) before taking them.
-        random_calibration: calibrate int8 on random inputs; the report says so first.
-        preprocess: an ImagePreprocess (or its text) for image-folder calibration/eval data.
-        max_accuracy_drop: accuracy points the artifact may lose (int8 default: 1).
-        fallback: leave the most sensitive nodes in float when int8 misses parity.
-        quant_config: full control of quantization (op types, per-channel, excluded nodes).
-        static_shapes: targets that can specialise (intel-cpu) fix every input at its example
-            shape; the portable ONNX keeps its dynamic axes.
-        junit: also write the parity verdicts as JUnit XML to this file.
-        selection: how ``auto`` chose this target and precision (recorded in the manifest).
-        keep_fp32: for fp16/int8, also keep the fp32 graph (``reference/model.onnx``), so that
-            ``edgekit check --layers`` can localise errors on the device without the original.
-        log: receives progress lines; silent when None.
+    opts: CompileOptions
+    targets: list[Any]
+    source: ModelSource
+    eval_source: DataSource | None
+    calib_source: DataSource | None
+    rule: ParityRule
+    scratch: Path
+    say: Log
 
-    Returns:
-        The Artifact; ``artifact.parity.passed`` says whether it may ship.
+
+@dataclass(frozen=True)
+class Staged:
+    """The prepared graph and what is derived from it before building: profiles and parity batches."""
+
+    prep: Prepared
+    batches_fn: Callable[[], Iterator[Batch]]
+    target_options: dict[str, Any]
+
+
+def compile_model(model: Any, example_inputs: tuple[Any, ...] | None, opts: CompileOptions,
+                  log: Log | None = None) -> Artifact:
+    """Compiles a model into a verified bundle (``edgekit.compile`` documents the options).
 
     Raises:
         InputError, TargetUnavailable, TargetBuildError: before or while building.
     """
-    say = log or (lambda _msg: None)
-    if target == "auto" or precision == "auto":
-        from edgekit.compile.auto import compile_auto
-
-        bundle_io.check_destination(Path(out) if out is not None else Path(f"{_default_name(model)}"
-                                                                            f"{bundle_io.SUFFIX}"), force)
-        return compile_auto(
-            compile_model, model, example_inputs, target=target, precision=precision, out=out, log=say,
-            inputs=inputs, dynamic=dynamic, weights=weights, eval_data=eval_data, force=force,
-            allow_pickle=allow_pickle, exporter=exporter, simplify=simplify, opset=opset, seed=seed,
-            calibration=calibration, calib_method=calib_method, calib_samples=calib_samples,
-            shuffle_calibration=shuffle_calibration, random_calibration=random_calibration, preprocess=preprocess,
-            max_accuracy_drop=max_accuracy_drop, fallback=fallback, quant_config=quant_config,
-            static_shapes=static_shapes, junit=junit, keep_fp32=keep_fp32,
-        )
-    target_names = parse_targets(target)
-    if precision not in PRECISIONS:
-        raise InputError(f"unknown precision '{precision}'", note=f"choose from: {', '.join(PRECISIONS)}")
-    targets = [get_target(n) for n in target_names]
-    for t in targets:
-        t.check_precision(precision)
-        t.require()
-    input_args = [a if isinstance(a, InputArg) else parse_input(a) for a in inputs or []]
-    dynamic_args = [a if isinstance(a, DynamicArg) else parse_dynamic(a) for a in dynamic or []]
-    ranges = explicit_ranges(dynamic_args)
-    out_path = Path(out) if out is not None else Path(f"{_default_name(model)}{bundle_io.SUFFIX}")
-    bundle_io.check_destination(out_path, force)
-    source = load_source(model, weights, allow_pickle)
+    say = log or _silent
+    if opts.is_auto:
+        raise InputError("compile_model needs a concrete target and precision; auto is edgekit.compile's")
+    targets = _resolve_targets(opts)
+    out_path = opts.out if opts.out is not None else default_out(model)
+    bundle_io.check_destination(out_path, opts.force)
+    source = load_source(model, opts.weights, opts.allow_pickle)
     say(f"model: {source.description}")
-    eval_source = open_data(eval_data, preprocess) if eval_data is not None else None
-    config = quant_config or QuantConfig(method=calib_method, samples=calib_samples,
-                                         symmetric_activations="nvidia-gpu" in target_names,
-                                         random_calibration=random_calibration)
+    eval_source, calib_source = _open_data(opts)
+    rule = rule_for(opts.precision, max_accuracy_drop=opts.max_accuracy_drop)
+
+    bundle_io.remove_stale_dirs(Path(tempfile.gettempdir()), SCRATCH_PREFIX)
+    with tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-") as scratch_dir:
+        build = Build(opts, targets, source, eval_source, calib_source, rule, Path(scratch_dir), say)
+        staged = _prepare_stage(build, example_inputs)
+        calib = calibration_feeds(staged.prep, calib_source, opts.quant, opts.precision, opts.seed)
+        lowered = None
+        if opts.precision != "fp32":
+            lowered = lower_prepared(staged.prep, opts.precision, opts.quant, calib, calib_source, rule,
+                                     staged.batches_fn, eval_source, opts.seed, build.scratch, say,
+                                     FallbackBudget(enabled=opts.fallback))
+        notes = report_notes(lowered, calib, staged.batches_fn, eval_source)
+        with bundle_io.staged_bundle(out_path) as staging:
+            reports = _package(build, staged, lowered, notes, staging, out_path)
+    final = bundle_io.read_bundle(out_path, verify=False)
+    return Artifact(out_path, final.manifest, reports[opts.target_names[0]], reports)
+
+
+def _silent(_msg: str) -> None:
+    pass
+
+
+def _resolve_targets(opts: CompileOptions) -> list[Any]:
+    """The target objects, each checked for the precision and for this host."""
+    targets = [get_target(n) for n in opts.target_names]
+    for t in targets:
+        t.check_precision(opts.precision)
+        t.require()
+    return targets
+
+
+def _open_data(opts: CompileOptions) -> tuple[DataSource | None, DataSource | None]:
+    """The evaluation and calibration data sources; int8 without calibration data is refused."""
+    eval_source = open_data(opts.eval_data, opts.preprocess) if opts.eval_data is not None else None
+    config = opts.quant
     calib_source = None
-    if calibration is not None:
-        calib_source = open_data(calibration, preprocess, limit=config.samples,
-                                 shuffle_seed=seed if shuffle_calibration else None)
-    if precision == "int8" and calib_source is None and not config.random_calibration:
+    if opts.calibration is not None:
+        calib_source = open_data(opts.calibration, opts.preprocess, limit=config.samples,
+                                 shuffle_seed=opts.seed if opts.shuffle_calibration else None)
+    if opts.precision == "int8" and calib_source is None and not config.random_calibration:
         raise InputError(
             "int8 needs calibration data (--calib DATA)",
             note="real samples of what the model will see; --random-calibration calibrates on noise "
             "and is marked so in the manifest and report",
         )
-    rule = rule_for(precision, max_accuracy_drop=max_accuracy_drop)
+    return eval_source, calib_source
 
-    bundle_io.remove_stale_dirs(Path(tempfile.gettempdir()), SCRATCH_PREFIX)
-    with tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-") as scratch_dir:
-        scratch = Path(scratch_dir)
-        prep = prepare(source, example_inputs, input_args, dynamic_args, eval_source, calib_source,
-                        exporter, opset, simplify, seed, scratch, say)
-        dim_ranges, profiles = derive_profiles(prep.specs, prep.shapes, ranges)
-        batches_fn = _parity_batches(prep, eval_source, seed,
-                                     min(EVAL_BATCH, batch_limit(prep.specs, dim_ranges) or EVAL_BATCH))
-        next(iter(batches_fn()), None)  # a data source that does not fit fails here, before building
-        calib = calibration_feeds(prep, calib_source, config, precision, seed)
-        lowered = None
-        if precision != "fp32":
-            lowered = lower_prepared(prep, precision, config, calib, calib_source, rule, batches_fn,
-                                     eval_source, seed, scratch, say, FallbackBudget(enabled=fallback))
-        notes = report_notes(lowered, calib, batches_fn, eval_source)
-        target_options: dict[str, Any] = {"profiles": profiles}
-        if static_shapes:
-            target_options.update({"static_shapes": {s.name: prep.shapes[s.name] for s in prep.specs},
-                                   "dtypes": {s.name: s.dtype for s in prep.specs}})
-        with bundle_io.staged_bundle(out_path) as staging:
-            portable = _write_portable(prep, staging, lowered.path if lowered else None)
-            if keep_fp32 and lowered is not None:
-                import onnx
 
-                onnxio.save(onnx.load(str(prep.onnx_path)), staging / "reference" / "model.onnx")
-            signature = {"inputs": [s.to_dict() for s in prep.specs],
-                         "outputs": [s.to_dict() for s in _output_specs(portable)]}
-            golden = GoldenSet(GOLDEN_BATCHES)
-            entries, reports, plots, stage_runs = _build_targets(
-                targets, prep, staging, portable, signature, precision, rule, batches_fn, eval_source, seed,
-                notes, lowered, scratch, target_options, golden, say)
-            save_golden(staging / GOLDEN_FILE, golden, [s.name for s in prep.specs], prep.output_names)
-            graphs = [*prep.stage_graphs, *([("quantize", lowered.path, precision)] if lowered else [])]
-            stages = stage_parity(prep.reference, prep.reference_description, [*graphs, *stage_runs],
-                                  batches_fn, prep.output_names, rule, precision)
-            reports = {n: replace(r, stages=tuple(stages)) for n, r in reports.items()}
-            manifest = _manifest(out_path, prep, signature, precision, entries, reports)
-            manifest["quantization"] = lowered.summary if lowered else None
-            manifest["parity"]["rule_overrides"] = (
-                {"max_accuracy_drop": max_accuracy_drop} if max_accuracy_drop is not None else {})
-            manifest["notes"] = list(notes)
-            if selection is not None:
-                manifest["selection"] = selection
-            if notes and notes[0].startswith("WARNING"):
-                manifest = {"warning": notes[0], **manifest}  # the first thing a reader sees
-            write_reports(staging, reports, manifest, plots)
-            if junit is not None:
-                write_junit(reports, junit)
-            bundle_io.commit_bundle(staging, out_path, manifest)
-    final = bundle_io.read_bundle(out_path, verify=False)
-    first = reports[target_names[0]]
-    return Artifact(out_path, final.manifest, first, reports)
+def _prepare_stage(build: Build, example_inputs: tuple[Any, ...] | None) -> Staged:
+    """Export, simplify and check the fp32 graph; derive profiles and the parity batches."""
+    opts = build.opts
+    prep = prepare(build.source, example_inputs, list(opts.inputs), list(opts.dynamic), build.eval_source,
+                   build.calib_source, opts.exporter, opts.opset, opts.simplify, opts.seed, build.scratch,
+                   build.say)
+    dim_ranges, profiles = derive_profiles(prep.specs, prep.shapes, explicit_ranges(list(opts.dynamic)))
+    batches_fn = _parity_batches(prep, build.eval_source, opts.seed,
+                                 min(EVAL_BATCH, batch_limit(prep.specs, dim_ranges) or EVAL_BATCH))
+    next(iter(batches_fn()), None)  # a data source that does not fit fails here, before building
+    target_options: dict[str, Any] = {"profiles": profiles}
+    if opts.static_shapes:
+        target_options.update({"static_shapes": {s.name: prep.shapes[s.name] for s in prep.specs},
+                               "dtypes": {s.name: s.dtype for s in prep.specs}})
+    return Staged(prep, batches_fn, target_options)
+
+
+def _package(build: Build, staged: Staged, lowered: Any, notes: tuple[str, ...], staging: Path,
+             out_path: Path) -> dict[str, ParityReport]:
+    """Writes the portable graph, builds and checks every target, and commits the bundle."""
+    opts, prep, precision = build.opts, staged.prep, build.opts.precision
+    portable = _write_portable(prep, staging, lowered.path if lowered else None)
+    if opts.keep_fp32 and lowered is not None:
+        import onnx
+
+        onnxio.save(onnx.load(str(prep.onnx_path)), staging / "reference" / "model.onnx")
+    signature = {"inputs": [s.to_dict() for s in prep.specs],
+                 "outputs": [s.to_dict() for s in _output_specs(portable)]}
+    golden = GoldenSet(GOLDEN_BATCHES)
+    entries, reports, plots, stage_runs = _build_targets(
+        build.targets, prep, staging, portable, signature, precision, build.rule, staged.batches_fn,
+        build.eval_source, opts.seed, notes, lowered, build.scratch, staged.target_options, golden, build.say)
+    save_golden(staging / GOLDEN_FILE, golden, [s.name for s in prep.specs], prep.output_names)
+    graphs = [*prep.stage_graphs, *([("quantize", lowered.path, precision)] if lowered else [])]
+    stages = stage_parity(prep.reference, prep.reference_description, [*graphs, *stage_runs],
+                          staged.batches_fn, prep.output_names, build.rule, precision)
+    reports = {n: replace(r, stages=tuple(stages)) for n, r in reports.items()}
+    manifest = _manifest(out_path, prep, signature, precision, entries, reports)
+    manifest["quantization"] = lowered.summary if lowered else None
+    manifest["parity"]["rule_overrides"] = (
+        {"max_accuracy_drop": opts.max_accuracy_drop} if opts.max_accuracy_drop is not None else {})
+    manifest["notes"] = list(notes)
+    if opts.selection is not None:
+        manifest["selection"] = dict(opts.selection)
+    if notes and notes[0].startswith("WARNING"):
+        manifest = {"warning": notes[0], **manifest}  # the first thing a reader sees
+    write_reports(staging, reports, manifest, plots)
+    if opts.junit is not None:
+        write_junit(reports, opts.junit)
+    bundle_io.commit_bundle(staging, out_path, manifest)
+    return reports
 
 
 def _build_targets(targets: list[Any], prep: Prepared, staging: Path, portable: Path, signature: dict[str, Any],
@@ -255,6 +224,11 @@ def _build_targets(targets: list[Any], prep: Prepared, staging: Path, portable: 
         reports[t.name] = report
         say(f"{t.name}: {report.summary()}")
     return entries, reports, plots, stage_runs
+
+
+def default_out(model: Any) -> Path:
+    """``<model name>.edgekit`` in the current folder."""
+    return Path(f"{_default_name(model)}{bundle_io.SUFFIX}")
 
 
 def _default_name(model: Any) -> str:

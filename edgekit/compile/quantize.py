@@ -19,48 +19,19 @@ import numpy as np
 import onnx
 
 from edgekit.compile import onnxio
+from edgekit.compile.options import (  # noqa: F401  (re-exported: QuantConfig was defined here)
+    CALIB_METHODS,
+    DEFAULT_CALIB_SAMPLES,
+    PRECISIONS,
+    STATIC_OPS,
+    QuantConfig,
+)
 from edgekit.errors import InputError, one_line
 
-PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic")
-CALIB_METHODS = ("minmax", "entropy", "percentile")
-STATIC_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
 DYNAMIC_OPS = ("MatMul", "Gemm", "LSTM", "GRU", "Attention")
-DEFAULT_CALIB_SAMPLES = 128
 MIN_CALIB_SAMPLES = 32
 
 Feed = dict[str, np.ndarray]
-
-
-@dataclass(frozen=True)
-class QuantConfig:
-    """How to quantize. Static int8 uses every field; int8-dynamic uses op_types and exclude.
-
-    Attributes:
-        method: calibration method: minmax, entropy or percentile.
-        samples: calibration samples to use at most.
-        op_types: op types to quantize. Compute-heavy ops by default: quantizing every
-            supported op destroys some real models.
-        per_channel: per-channel weight scales (symmetric int8 weights either way).
-        symmetric_activations: int8 activations with zero point 0 (TensorRT needs it);
-            else asymmetric uint8, which keeps more resolution for ReLU outputs.
-        exclude: node names left in float.
-        random_calibration: calibrate on random inputs (only when explicitly asked).
-    """
-
-    method: str = "minmax"
-    samples: int = DEFAULT_CALIB_SAMPLES
-    op_types: tuple[str, ...] = STATIC_OPS
-    per_channel: bool = True
-    symmetric_activations: bool = False
-    exclude: tuple[str, ...] = ()
-    random_calibration: bool = False
-
-    def __post_init__(self) -> None:
-        if self.method not in CALIB_METHODS:
-            raise InputError(f"unknown calibration method '{self.method}'",
-                             note=f"choose from: {', '.join(CALIB_METHODS)}")
-        if self.samples < 1:
-            raise InputError("--calib-samples must be at least 1")
 
 
 @dataclass

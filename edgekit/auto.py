@@ -5,21 +5,22 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from edgekit.compile.options import AUTO, CompileOptions
 from edgekit.errors import EdgekitError, InputError
-from edgekit.targets import get_target
+from edgekit.targets import get_target, parse_targets
 
-AUTO = "auto"
 AUTO_PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8")
 
 
-def candidate_targets(target: str | list[str]) -> list[str]:
-    from edgekit.targets import TARGETS, parse_targets
+def candidate_targets(target: str | list[str] | tuple[str, ...]) -> list[str]:
+    from edgekit.targets import TARGETS
 
     if target != AUTO:
-        return parse_targets(target)
+        return parse_targets(list(target) if not isinstance(target, str) else target)
     found = [name for name in TARGETS if get_target(name).probe() is None]
     if not found:
         raise InputError("--target auto found no target that this host can run", note="see `edgekit targets`")
@@ -46,14 +47,15 @@ def choose(rows: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, str]:
     return winner, why
 
 
-def compile_auto(compile_fn: Callable[..., Any], model: Any, example_inputs: Any, *, target: str | list[str],
-                 precision: str, out: Path | None, log: Callable[[str], None], **kwargs: Any) -> Any:
-    """Builds every candidate, benches them, recompiles the winner into ``out`` with the table."""
+def compile_auto(model: Any, example_inputs: Any, opts: CompileOptions, log: Callable[[str], None]) -> Any:
+    """Builds every candidate, benches them, recompiles the winner into ``opts.out`` with the table."""
     from edgekit.bench import BenchOptions, bench_bundles
+    from edgekit.compile.pipeline import compile_model
 
+    target = opts.target
     targets = candidate_targets(target)
-    has_calibration = kwargs.get("calibration") is not None or kwargs.get("random_calibration", False)
-    precisions = candidate_precisions(precision, has_calibration)
+    has_calibration = opts.calibration is not None or opts.random_calibration
+    precisions = candidate_precisions(opts.precision, has_calibration)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="edgekit-auto-") as tmp:
         bundles = []
@@ -66,8 +68,9 @@ def compile_auto(compile_fn: Callable[..., Any], model: Any, example_inputs: Any
                 continue
             log(f"auto: building {p} for {','.join(runnable)}")
             try:
-                art = compile_fn(model, example_inputs, target=runnable, precision=p,
-                                 out=Path(tmp) / f"{p}.edgekit", log=None, **{**kwargs, "force": False})
+                candidate = replace(opts, target=tuple(runnable), precision=p,
+                                    out=Path(tmp) / f"{p}.edgekit", force=False)
+                art = compile_model(model, example_inputs, candidate, None)
                 bundles.append(str(art.path))
             except EdgekitError as err:
                 rows.append({"target": ",".join(runnable), "precision": p, "parity": "not built",
@@ -82,5 +85,6 @@ def compile_auto(compile_fn: Callable[..., Any], model: Any, example_inputs: Any
     log(f"auto: {why}")
     selection = {"targets": targets, "precisions": precisions, "candidates": rows, "winner":
                  {"target": winner["target"], "precision": winner["precision"]}, "why": why}
-    return compile_fn(model, example_inputs, target=winner["target"], precision=winner["precision"], out=out,
-                      log=log, selection=selection, **kwargs)
+    final = replace(opts, target=tuple(parse_targets(winner["target"])), precision=winner["precision"],
+                    selection=selection)
+    return compile_model(model, example_inputs, final, log)
