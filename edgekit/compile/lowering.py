@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.calibration.sources import Batch, DataSource, batches, first_samples
+from edgekit.compile.build import Build
 from edgekit.compile.inputs import random_feed
 from edgekit.compile.prepare import Prepared
 from edgekit.compile.quantize import (
@@ -159,14 +160,15 @@ def calibration_feeds(prep: Prepared, calib_source: DataSource | None, config: Q
     return [random_feed(prep.specs, prep.shapes, rng, prep.int_high) for _ in range(max(1, count // max(lead, 1)))]
 
 
-def lower_prepared(prep: Prepared, precision: str, config: QuantConfig, calib: list[dict[str, np.ndarray]],
-           calib_source: DataSource | None, rule: Any, batches_fn: Callable[[], Iterator[Batch]],
-           eval_source: DataSource | None, seed: int, scratch: Path, say: Log, budget: FallbackBudget) -> Lowered:
+def lower_prepared(build: Build, prep: Prepared, calib: list[dict[str, np.ndarray]],
+                   batches_fn: Callable[[], Iterator[Batch]]) -> Lowered:
     """Quantizes the checked fp32 graph, judging each attempt by parity on (part of) the eval data."""
+    precision, config, rule, seed = build.precision, build.opts.quant, build.rule, build.seed
+    calib_source, budget = build.calib_source, FallbackBudget(enabled=build.opts.fallback)
     check_batches = first_samples(batches_fn(), FALLBACK_CHECK_SAMPLES)
     refs = [prep.reference(b.feed) for b in check_batches]
     by_id = {id(b.feed): r for b, r in zip(check_batches, refs)}
-    data_desc = eval_source.description if eval_source else f"seeded random inputs (seed {seed})"
+    data_desc = build.data_description
 
     def check(path: Path) -> ParityReport:
         return compare(lambda feed: by_id[id(feed)], OnnxRuntime(path, optimization="all").run,
@@ -180,7 +182,7 @@ def lower_prepared(prep: Prepared, precision: str, config: QuantConfig, calib: l
         calib_desc = f"RANDOM inputs (seed {seed + 2})"
     else:
         calib_desc = "seeded random inputs, for node sensitivity only"
-    lowered = lower(prep.onnx_path, precision, config, calib, calib_desc, check, scratch, say, budget)
+    lowered = lower(prep.onnx_path, precision, config, calib, calib_desc, check, build.scratch, build.say, budget)
     prep.stages.append({
         "stage": "quantize", "against": prep.reference_description, "passed": bool(lowered.report),
         "detail": f"{precision}: {len(lowered.result.quantized_nodes)} node(s) quantized, "

@@ -15,12 +15,13 @@ import numpy as np
 from edgekit import bundle as bundle_io
 from edgekit.calibration.sources import Batch, DataSource, batches, open_data
 from edgekit.compile import onnxio
+from edgekit.compile.build import Build
 from edgekit.compile.inputs import random_feed
-from edgekit.compile.lowering import FallbackBudget, calibration_feeds, lower_prepared, report_notes
+from edgekit.compile.lowering import calibration_feeds, lower_prepared, report_notes
 from edgekit.compile.options import PRECISIONS, CompileOptions
 from edgekit.compile.prepare import Prepared, prepare
 from edgekit.compile.profiles import batch_limit, derive_profiles, explicit_ranges
-from edgekit.compile.sources import ModelSource, load_source
+from edgekit.compile.sources import load_source
 from edgekit.compile.speed import measure_speed, with_speed_note
 from edgekit.compile.stages import stage_parity
 from edgekit.errors import InputError
@@ -28,7 +29,7 @@ from edgekit.hostinfo import fingerprint, library_versions
 from edgekit.parity.compare import GoldenSet, compare
 from edgekit.parity.golden import GOLDEN_FILE, save_golden
 from edgekit.parity.junit import write_junit
-from edgekit.parity.metrics import ParityRule, rule_for
+from edgekit.parity.metrics import rule_for
 from edgekit.parity.report import ParityReport
 from edgekit.parity.samples import PlotSamples
 from edgekit.parity.writer import write_reports
@@ -55,21 +56,6 @@ class Artifact:
     @property
     def passed(self) -> bool:
         return all(r.passed for r in self.reports.values())
-
-
-@dataclass(frozen=True)
-class Build:
-    """What every stage of one compile shares: the options, the resolved targets, the model
-    source and data, the parity rule, the scratch folder and the logger."""
-
-    opts: CompileOptions
-    targets: list[Any]
-    source: ModelSource
-    eval_source: DataSource | None
-    calib_source: DataSource | None
-    rule: ParityRule
-    scratch: Path
-    say: Log
 
 
 @dataclass(frozen=True)
@@ -106,9 +92,7 @@ def compile_model(model: Any, example_inputs: tuple[Any, ...] | None, opts: Comp
         calib = calibration_feeds(staged.prep, calib_source, opts.quant, opts.precision, opts.seed)
         lowered = None
         if opts.precision != "fp32":
-            lowered = lower_prepared(staged.prep, opts.precision, opts.quant, calib, calib_source, rule,
-                                     staged.batches_fn, eval_source, opts.seed, build.scratch, say,
-                                     FallbackBudget(enabled=opts.fallback))
+            lowered = lower_prepared(build, staged.prep, calib, staged.batches_fn)
         notes = report_notes(lowered, calib, staged.batches_fn, eval_source)
         with bundle_io.staged_bundle(out_path) as staging:
             reports = _package(build, staged, lowered, notes, staging, out_path)
@@ -149,9 +133,7 @@ def _open_data(opts: CompileOptions) -> tuple[DataSource | None, DataSource | No
 def _prepare_stage(build: Build, example_inputs: tuple[Any, ...] | None) -> Staged:
     """Export, simplify and check the fp32 graph; derive profiles and the parity batches."""
     opts = build.opts
-    prep = prepare(build.source, example_inputs, list(opts.inputs), list(opts.dynamic), build.eval_source,
-                   build.calib_source, opts.exporter, opts.opset, opts.simplify, opts.seed, build.scratch,
-                   build.say)
+    prep = prepare(build, example_inputs)
     dim_ranges, profiles = derive_profiles(prep.specs, prep.shapes, explicit_ranges(list(opts.dynamic)))
     batches_fn = _parity_batches(prep, build.eval_source, opts.seed,
                                  min(EVAL_BATCH, batch_limit(prep.specs, dim_ranges) or EVAL_BATCH))
@@ -175,9 +157,8 @@ def _package(build: Build, staged: Staged, lowered: Any, notes: tuple[str, ...],
     signature = {"inputs": [s.to_dict() for s in prep.specs],
                  "outputs": [s.to_dict() for s in _output_specs(portable)]}
     golden = GoldenSet(GOLDEN_BATCHES)
-    entries, reports, plots, stage_runs = _build_targets(
-        build.targets, prep, staging, portable, signature, precision, build.rule, staged.batches_fn,
-        build.eval_source, opts.seed, notes, lowered, build.scratch, staged.target_options, golden, build.say)
+    entries, reports, plots, stage_runs = _build_targets(build, staged, staging, portable, signature, notes,
+                                                         lowered, golden)
     save_golden(staging / GOLDEN_FILE, golden, [s.name for s in prep.specs], prep.output_names)
     graphs = [*prep.stage_graphs, *([("quantize", lowered.path, precision)] if lowered else [])]
     stages = stage_parity(prep.reference, prep.reference_description, [*graphs, *stage_runs],
@@ -199,27 +180,26 @@ def _package(build: Build, staged: Staged, lowered: Any, notes: tuple[str, ...],
     return reports
 
 
-def _build_targets(targets: list[Any], prep: Prepared, staging: Path, portable: Path, signature: dict[str, Any],
-                   precision: str, rule: Any, batches_fn: Callable[[], Iterator[Batch]],
-                   eval_source: DataSource | None, seed: int, notes: tuple[str, ...], lowered: Any,
-                   scratch: Path, target_options: dict[str, Any], golden: GoldenSet, say: Log,
+def _build_targets(build: Build, staged: Staged, staging: Path, portable: Path, signature: dict[str, Any],
+                   notes: tuple[str, ...], lowered: Any, golden: GoldenSet,
                    ) -> tuple[list[dict[str, Any]], dict[str, ParityReport], dict[str, PlotSamples], list[Any]]:
     """Builds every target into the staging folder, checks each as ``load`` will run it, times it."""
     entries, reports, plots, stage_runs = [], {}, {}, []
-    for t in targets:
+    say, prep, precision = build.say, staged.prep, build.precision
+    for t in build.targets:
         say(f"building target {t.name} ({t.backend})")
-        entry = t.build(portable, precision, staging, **target_options)
+        entry = t.build(portable, precision, staging, **staged.target_options)
         entries.append(entry)
-        staged = bundle_io.Bundle.staged(staging, signature, entry, precision)
+        bundle = bundle_io.Bundle.staged(staging, signature, entry, precision)
         # Loaded once, exactly as ``load`` will: checked, timed and attributed with the same runtime.
-        runtime = runtime_class(t.name).from_bundle(staged, t.name)
+        runtime = runtime_class(t.name).from_bundle(bundle, t.name)
         plots[t.name] = PlotSamples()
-        report = _check_target(prep, runtime, entry, rule, batches_fn, eval_source, seed,
+        report = _check_target(build, prep, runtime, entry, staged.batches_fn,
                                golden if not golden.feeds else None,
                                (*notes, *entry.get("warnings", ())), plots[t.name])
         stage_runs.append((f"target {t.name}", runtime.run, f"{t.backend} {entry.get('backend_version')}"))
         if lowered is not None:
-            entry["speed"] = measure_speed(t, prep, staged, runtime, scratch, golden, target_options)
+            entry["speed"] = measure_speed(t, prep, bundle, runtime, build.scratch, golden, staged.target_options)
             report = with_speed_note(report, t.name, entry["speed"], say)
         reports[t.name] = report
         say(f"{t.name}: {report.summary()}")
@@ -266,16 +246,14 @@ def _write_portable(prep: Prepared, staging: Path, lowered: Path | None = None) 
     return path
 
 
-def _check_target(prep: Prepared, runtime: Any, entry: dict[str, Any], rule: Any,
-                  batches_fn: Callable[[], Iterator[Batch]], eval_source: DataSource | None,
-                  seed: int, golden: GoldenSet | None, notes: tuple[str, ...],
+def _check_target(build: Build, prep: Prepared, runtime: Any, entry: dict[str, Any],
+                  batches_fn: Callable[[], Iterator[Batch]], golden: GoldenSet | None, notes: tuple[str, ...],
                   plots: PlotSamples | None = None) -> ParityReport:
     """Compares a target's runtime (loaded from the staging folder) with the reference."""
     name, precision = entry["name"], entry["precision"]
-    data_desc = eval_source.description if eval_source else f"seeded random inputs (seed {seed})"
     return compare(
-        prep.reference, runtime.run, batches_fn(), prep.output_names, precision, rule,
-        data_description=data_desc, reference_description=prep.reference_description,
+        prep.reference, runtime.run, batches_fn(), prep.output_names, precision, build.rule,
+        data_description=build.data_description, reference_description=prep.reference_description,
         candidate_description=f"{name} ({entry['backend']} {entry.get('backend_version')})",
         golden=golden, notes=notes, samples=plots,
     )

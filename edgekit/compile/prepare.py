@@ -12,6 +12,7 @@ import numpy as np
 
 from edgekit.calibration.sources import DataSource, batches
 from edgekit.compile import onnxio
+from edgekit.compile.build import Build
 from edgekit.compile.export import export
 from edgekit.compile.inputs import (
     DynamicArg,
@@ -47,11 +48,12 @@ class Prepared:
     stage_graphs: list[tuple[str, Path, str]]  # (stage, graph after it, detail) for stage attribution
 
 
-def prepare(source: ModelSource, example_inputs: tuple[Any, ...] | None, input_args: list[InputArg],
-             dynamic_args: list[DynamicArg], eval_source: DataSource | None, calib_source: DataSource | None,
-             exporter: str, opset: int | None, simplify: bool, seed: int, scratch: Path, say: Log) -> Prepared:
+def prepare(build: Build, example_inputs: tuple[Any, ...] | None) -> Prepared:
     """Gets a checked fp32 ONNX graph and the reference that the artifact must match."""
-    rng = np.random.default_rng(seed)
+    opts, source, scratch, say = build.opts, build.source, build.scratch, build.say
+    input_args, dynamic_args = list(opts.inputs), list(opts.dynamic)
+    eval_source, calib_source, exporter, opset = build.eval_source, build.calib_source, opts.exporter, opts.opset
+    rng = np.random.default_rng(opts.seed)
     if source.is_torch:
         first = _first_record(eval_source) if not (example_inputs or input_args) else None
         names = source.forward_names()
@@ -96,7 +98,7 @@ def prepare(source: ModelSource, example_inputs: tuple[Any, ...] | None, input_a
         reference, output_names = onnx_reference.run, onnx_reference.output_names
         export_info = {"exporter": None, "attempts": []}
         ref_desc = f"onnxruntime fp32, no graph optimisation ({source.description})"
-    if simplify:
+    if opts.simplify:
         probes = [feed] + ([varied] if varied is not None else [])
         result_s = run_onnxsim(onnx_path, scratch / "simplified.onnx", probes)
         say(f"onnxsim: {result_s.detail}")
