@@ -9,17 +9,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from edgekit.compile.options import CompileOptions
+from edgekit.compiler.artifact import Artifact
+from edgekit.compiler.options import CompileOptions
 from edgekit.errors import InputError
 from edgekit.parity.report import ParityReport
 from edgekit.runtimes import Runtime, load
 
-if TYPE_CHECKING:
-    from edgekit.compile.pipeline import Artifact
-
-__all__ = ["check", "check_layers", "compile", "load"]
+__all__ = ["Artifact", "check", "check_layers", "compile", "load"]
 
 
 Log = Callable[[str], None]
@@ -78,7 +76,7 @@ def compile(  # noqa: A001  (the public name; shadows the builtin inside this mo
         InputError, TargetUnavailable, TargetBuildError: before or while building.
     """
     from edgekit import bundle as bundle_io
-    from edgekit.compile.pipeline import compile_model, default_out
+    from edgekit.compiler.pipeline import compile_model, default_out
 
     if options is not None and keywords:
         raise TypeError("compile() takes options= or keywords, not both")

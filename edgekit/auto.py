@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from edgekit.compile.options import AUTO, CompileOptions
+from edgekit.compiler.options import AUTO, CompileOptions
 from edgekit.errors import EdgekitError, InputError
 from edgekit.targets import get_target, parse_targets
 
@@ -50,7 +50,7 @@ def choose(rows: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, str]:
 def compile_auto(model: Any, example_inputs: Any, opts: CompileOptions, log: Callable[[str], None]) -> Any:
     """Builds every candidate, benches them, recompiles the winner into ``opts.out`` with the table."""
     from edgekit.bench import BenchOptions, bench_bundles
-    from edgekit.compile.pipeline import compile_model
+    from edgekit.compiler.pipeline import compile_model
 
     target = opts.target
     targets = candidate_targets(target)

@@ -171,7 +171,7 @@ def torch_latency(model: Any, weights: str | None, feed: dict[str, np.ndarray], 
     """Median torch eager latency on the same batch-1 inputs and thread count."""
     import torch
 
-    from edgekit.compile.sources import load_source
+    from edgekit.models.loader import load_source
 
     source = load_source(model, weights)
     if not source.is_torch:

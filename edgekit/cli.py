@@ -43,7 +43,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 def _option_decorators(flags: tuple[str, ...] | None = None,
                        helps: dict[str, str] | None = None) -> Callable[[Callable[..., Any]], Any]:
     """Click options generated from ``COMPILE_OPTIONS`` (all, or the named flags, in that order)."""
-    from edgekit.compile.options import COMPILE_OPTIONS, OPTIONS_BY_FLAG
+    from edgekit.compiler.options import COMPILE_OPTIONS, OPTIONS_BY_FLAG
 
     chosen = [OPTIONS_BY_FLAG[f] for f in flags] if flags else list(COMPILE_OPTIONS)
     kinds: dict[str, Any] = {"int": int, "float": float, "file": click.Path(dir_okay=False),
@@ -74,7 +74,7 @@ def _option_decorators(flags: tuple[str, ...] | None = None,
 def compile_cmd(model: str, as_json: bool, **params: Any) -> None:
     """Compile MODEL (.onnx, TorchScript, .pt2, or package.module:factory) into a verified bundle."""
     from edgekit.api import compile as compile_api
-    from edgekit.compile.options import CompileOptions
+    from edgekit.compiler.options import CompileOptions
 
     art = compile_api(model, options=CompileOptions.from_cli(params), log=None if as_json else _echo_err)
     if as_json:
@@ -169,7 +169,7 @@ def run_cmd(bundle: str, input_: tuple[str, ...], output: str | None, target: st
     """Run BUNDLE on inputs from .npy files."""
     import numpy as np
 
-    from edgekit.runtimes import load
+    from edgekit.api import load
 
     feed = {}
     for item in input_:
@@ -237,7 +237,7 @@ def bench_cmd(items: tuple[str, ...], targets: str | None, precisions: str, agai
         bundles, reference = list(items), against
         if len(items) == 1 and not _is_bundle(items[0]):
             from edgekit.api import compile as compile_api
-            from edgekit.compile.options import cli_keywords
+            from edgekit.compiler.options import cli_keywords
 
             reference = reference or items[0]
             bundles = []

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from edgekit.compile.options import COMPILE_OPTIONS
+from edgekit.compiler.options import COMPILE_OPTIONS
 from edgekit.errors import InputError
 
 if sys.version_info >= (3, 11):

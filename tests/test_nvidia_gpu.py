@@ -43,7 +43,7 @@ def _data(example: tuple[torch.Tensor, ...], names: list[str], n: int, seed: int
     return records
 
 
-def _compile(name: str, precision: str, out: Path) -> tuple[edgekit.compile.pipeline.Artifact, tuple]:
+def _compile(name: str, precision: str, out: Path) -> tuple[edgekit.Artifact, tuple]:
     make, dynamic = MODELS[name]
     module, example, default_dynamic = make()
     import inspect

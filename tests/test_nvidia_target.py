@@ -13,8 +13,8 @@ import pytest
 
 import edgekit
 from edgekit.bundle import read_bundle, sha256_file
-from edgekit.compile.inputs import parse_dynamic
-from edgekit.compile.profiles import batch_limit, default_range, derive_profiles, explicit_ranges
+from edgekit.compiler.inputs import parse_dynamic
+from edgekit.compiler.profiles import batch_limit, default_range, derive_profiles, explicit_ranges
 from edgekit.errors import BundleError, InputError, TargetUnavailable
 from edgekit.nvidia.cuda import GpuInfo, slugify
 from edgekit.nvidia.engine import (

@@ -8,47 +8,19 @@ its neighbours; a record of the model's full rank is fed as it is.
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from edgekit.calibration.datasource import DataSource, Record
 from edgekit.errors import InputError
 from edgekit.references import import_reference
 from edgekit.signature import TensorSpec, describe_signature
 
 LABEL_KEYS = ("labels", "label")
-Record = tuple[dict[str, np.ndarray], Any]
-
-
-class DataSource:
-    """A re-iterable stream of records with a description and a content fingerprint."""
-
-    def __init__(self, factory: Callable[[], Iterator[Record]], description: str) -> None:
-        self._factory = factory
-        self.description = description
-
-    def __iter__(self) -> Iterator[Record]:
-        return self._factory()
-
-    def fingerprint(self, limit: int | None = None) -> str:
-        """sha256 over the records' names, dtypes, shapes and bytes (first ``limit``)."""
-        digest = hashlib.sha256()
-        for index, (record, label) in enumerate(self):
-            if limit is not None and index >= limit:
-                break
-            for name in sorted(record):
-                arr = np.ascontiguousarray(record[name])
-                digest.update(f"{name}|{arr.dtype}|{arr.shape}|".encode())
-                digest.update(arr.tobytes())
-            if label is not None:
-                digest.update(np.asarray(label).tobytes())
-        return digest.hexdigest()
-
-
 def open_data(data: Any, preprocess: Any = None, limit: int | None = None,
               shuffle_seed: int | None = None) -> DataSource:
     """Opens any DATA form: a path, ``package.module:callable``, an iterable, or a DataSource.

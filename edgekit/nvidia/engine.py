@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.bundle import sha256_file, write_atomic
-from edgekit.errors import one_line
+from edgekit.errors import TargetBuildError, one_line
 from edgekit.nvidia.cuda import GpuInfo, slugify
-from edgekit.targets.base import TargetBuildError
 
 LOG = logging.getLogger("edgekit.tensorrt")
 OPT_LEVEL_ENV = "EDGEKIT_TENSORRT_OPT_LEVEL"

@@ -11,7 +11,7 @@ import ctypes
 import functools
 from dataclasses import dataclass
 
-from edgekit.runtimes.base import module_missing
+from edgekit.deps import module_missing
 
 INSTALL_HINT = "pip install 'edgekit[tensorrt]'"
 DRIVER_LIBRARY = "libcuda.so.1"

@@ -16,8 +16,8 @@ from edgekit.runtimes.base import Runtime
 
 
 def check_against(rt: Runtime, reference: Any, data: Any, weights: str | Path | None) -> ParityReport:
-    from edgekit.compile.sources import load_source
-    from edgekit.compile.torchref import TorchReference
+    from edgekit.models.loader import load_source
+    from edgekit.models.torchref import TorchReference
     from edgekit.runtimes.onnxruntime import OnnxRuntime
 
     source = load_source(reference, weights)

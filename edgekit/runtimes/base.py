@@ -167,13 +167,3 @@ class Runtime:
         if not value.flags.c_contiguous:
             value = np.ascontiguousarray(value)
         return value
-
-
-def module_missing(name: str) -> bool:
-    """True when ``name`` cannot be imported here; looks for it without importing it."""
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec(name) is None
-    except (ImportError, ValueError):
-        return True

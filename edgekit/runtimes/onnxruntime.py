@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgekit.deps import module_missing
 from edgekit.errors import InputError
-from edgekit.runtimes.base import Runtime, module_missing
+from edgekit.runtimes.base import Runtime
 from edgekit.signature import TensorSpec
 
 if TYPE_CHECKING:

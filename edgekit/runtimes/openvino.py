@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgekit.cache import user_cache_dir
-from edgekit.runtimes.base import Runtime, module_missing
+from edgekit.deps import module_missing
+from edgekit.runtimes.base import Runtime
 
 if TYPE_CHECKING:
     from edgekit.bundle import Bundle

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edgekit.errors import EdgekitError, InputError, TargetUnavailable, one_line
+from edgekit.errors import EdgekitError, InputError, TargetBuildError, TargetUnavailable, one_line
 
 
 class Target:
@@ -74,7 +74,3 @@ class Target:
     def _build(self, onnx_path: Path, precision: str, out_dir: Path,
                **options: Any) -> tuple[dict[str, Path], dict[str, Any]]:
         raise NotImplementedError
-
-
-class TargetBuildError(EdgekitError):
-    """A backend refused to compile the graph; says which target and why."""

@@ -23,7 +23,7 @@ class CpuTarget(Target):
 
     def _build(self, onnx_path: Path, precision: str, out_dir: Path,
                **options: Any) -> tuple[dict[str, Path], dict[str, Any]]:
-        from edgekit.compile import onnxio
+        from edgekit import onnxio
 
         out = out_dir / "model.onnx"
         opts = session_options(level=OFFLINE_LEVEL)

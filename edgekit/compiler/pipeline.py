@@ -6,26 +6,27 @@ import datetime as _dt
 import os
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edgekit import bundle as bundle_io
+from edgekit import onnxio
 from edgekit.calibration.sources import Batch, DataSource, batches, open_data
-from edgekit.compile import onnxio
-from edgekit.compile.build import Build
-from edgekit.compile.inputs import random_feed
-from edgekit.compile.lowering import calibration_feeds, lower_prepared, report_notes
-from edgekit.compile.options import PRECISIONS, CompileOptions
-from edgekit.compile.prepare import Prepared, prepare
-from edgekit.compile.profiles import batch_limit, derive_profiles, explicit_ranges
-from edgekit.compile.sources import load_source
-from edgekit.compile.speed import measure_speed, with_speed_note
-from edgekit.compile.stages import stage_parity
+from edgekit.compiler.artifact import Artifact
+from edgekit.compiler.build import Build
+from edgekit.compiler.inputs import random_feed
+from edgekit.compiler.lowering import calibration_feeds, lower_prepared, report_notes
+from edgekit.compiler.options import PRECISIONS, CompileOptions
+from edgekit.compiler.prepare import Prepared, prepare
+from edgekit.compiler.profiles import batch_limit, derive_profiles, explicit_ranges
+from edgekit.compiler.speed import measure_speed, with_speed_note
+from edgekit.compiler.stages import stage_parity
 from edgekit.errors import InputError
 from edgekit.hostinfo import fingerprint, library_versions
+from edgekit.models.loader import load_source
 from edgekit.parity.compare import GoldenSet, compare
 from edgekit.parity.golden import GOLDEN_FILE, save_golden
 from edgekit.parity.junit import write_junit
@@ -42,20 +43,6 @@ RANDOM_BATCHES = 8
 GOLDEN_BATCHES = 4
 EVAL_BATCH = 8
 Log = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class Artifact:
-    """What ``compile`` returns: where the bundle is, its manifest, and the parity evidence."""
-
-    path: Path
-    manifest: dict[str, Any]
-    parity: ParityReport
-    reports: dict[str, ParityReport] = field(default_factory=dict)
-
-    @property
-    def passed(self) -> bool:
-        return all(r.passed for r in self.reports.values())
 
 
 @dataclass(frozen=True)

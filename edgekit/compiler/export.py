@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import onnx
 
-from edgekit.compile import onnxio
-from edgekit.compile.torchref import TorchReference
+from edgekit import onnxio
 from edgekit.errors import InputError
+from edgekit.models.torchref import TorchReference
 from edgekit.parity.metrics import OutputAccumulator, rule_for
 from edgekit.runtimes.onnxruntime import OnnxRuntime
 from edgekit.signature import TensorSpec

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnx
 
 from edgekit.errors import InputError
 from edgekit.signature import TensorSpec
+
+if TYPE_CHECKING:
+    import onnx
 
 # Protobuf refuses messages over 2 GiB; stay clear of it with a margin.
 EXTERNAL_DATA_THRESHOLD = 1_800_000_000
@@ -28,6 +30,8 @@ def initializer_bytes(model: onnx.ModelProto) -> int:
 
 def load_checked(path: Path) -> onnx.ModelProto:
     """Loads an ONNX file (with its external data) after ``onnx.checker`` accepts it."""
+    import onnx
+
     if not path.is_file():
         raise InputError(f"ONNX file '{path}' does not exist")
     try:
@@ -39,6 +43,8 @@ def load_checked(path: Path) -> onnx.ModelProto:
 
 def save(model: onnx.ModelProto, path: Path) -> list[Path]:
     """Saves ``model``; weights go to ``<name>.data`` beside it when they near 2 GB."""
+    import onnx
+
     path.parent.mkdir(parents=True, exist_ok=True)
     if initializer_bytes(model) > EXTERNAL_DATA_THRESHOLD:
         data = path.with_name(path.name + ".data")
@@ -53,11 +59,15 @@ def save(model: onnx.ModelProto, path: Path) -> list[Path]:
 
 def uses_external_data(path: Path) -> bool:
     """True when any initializer of the file lives outside it (exporters name those files freely)."""
+    import onnx
+
     model = onnx.load(str(path), load_external_data=False)
     return any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
 
 
 def _elem_dtype(elem_type: int) -> str:
+    import onnx
+
     try:
         return str(np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type)))
     except (KeyError, TypeError):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from edgekit.compile.inputs import DynamicArg, InputArg, parse_dynamic, parse_input
+from edgekit.compiler.inputs import DynamicArg, InputArg, parse_dynamic, parse_input
 from edgekit.errors import InputError
 
 AUTO = "auto"

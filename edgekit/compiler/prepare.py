@@ -10,11 +10,11 @@ from typing import Any
 
 import numpy as np
 
+from edgekit import onnxio
 from edgekit.calibration.sources import DataSource, batches
-from edgekit.compile import onnxio
-from edgekit.compile.build import Build
-from edgekit.compile.export import export
-from edgekit.compile.inputs import (
+from edgekit.compiler.build import Build
+from edgekit.compiler.export import export
+from edgekit.compiler.inputs import (
     DynamicArg,
     InputArg,
     concrete_shape,
@@ -22,11 +22,11 @@ from edgekit.compile.inputs import (
     torch_signature,
     varied_shapes,
 )
-from edgekit.compile.simplify import simplify as run_onnxsim
-from edgekit.compile.sources import ModelSource
-from edgekit.compile.torchref import TorchReference, flatten_outputs
+from edgekit.compiler.simplify import simplify as run_onnxsim
 from edgekit.errors import InputError, one_line
 from edgekit.hostinfo import library_versions
+from edgekit.models.loader import ModelSource
+from edgekit.models.torchref import TorchReference, flatten_outputs
 from edgekit.runtimes.onnxruntime import OnnxRuntime
 from edgekit.signature import TensorSpec
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.calibration.sources import DataSource
-from edgekit.compile.options import CompileOptions
-from edgekit.compile.sources import ModelSource
+from edgekit.compiler.options import CompileOptions
+from edgekit.models.loader import ModelSource
 from edgekit.parity.metrics import ParityRule
 
 Log = Callable[[str], None]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.compile import onnxio
+from edgekit import onnxio
 from edgekit.errors import one_line
 from edgekit.parity.metrics import OutputAccumulator, rule_for
 from edgekit.runtimes.onnxruntime import OnnxRuntime
@@ -35,7 +35,7 @@ def simplify(src: Path, dst: Path, feeds: list[dict[str, np.ndarray]]) -> Simpli
         return SimplifyResult(src, False, "skipped: onnxsim cannot hold a model over 2 GB")
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "edgekit.compile.simplify", str(src), str(dst)],
+            [sys.executable, "-m", "edgekit.compiler.simplify", str(src), str(dst)],
             capture_output=True, text=True, timeout=TIMEOUT_S,
         )
     except subprocess.TimeoutExpired:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from edgekit import bundle as bundle_io
-from edgekit.compile.prepare import Prepared
+from edgekit.compiler.prepare import Prepared
 from edgekit.parity.compare import GoldenSet
 from edgekit.parity.report import ParityReport
 from edgekit.runtimes import runtime_class
@@ -38,7 +38,7 @@ def measure_speed(target: Any, prep: Prepared, staged: bundle_io.Bundle, runtime
     on the same input. The fp32 graph is laid out as in a bundle, for targets that list it."""
     import onnx
 
-    from edgekit.compile import onnxio
+    from edgekit import onnxio
 
     ref_dir = scratch / f"fp32-{target.name}"
     ref_dir.mkdir(exist_ok=True)

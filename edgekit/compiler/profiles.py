@@ -11,7 +11,7 @@ its range, so the profile never asks for shapes the model cannot take together.
 
 from __future__ import annotations
 
-from edgekit.compile.inputs import DynamicArg, dim_name
+from edgekit.compiler.inputs import DynamicArg, dim_name
 from edgekit.errors import InputError
 from edgekit.signature import TensorSpec
 

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from edgekit.calibration.sources import Batch, DataSource, batches, first_samples
-from edgekit.compile.build import Build
-from edgekit.compile.inputs import random_feed
-from edgekit.compile.prepare import Prepared
-from edgekit.compile.quantize import (
+from edgekit.compiler.build import Build
+from edgekit.compiler.inputs import random_feed
+from edgekit.compiler.prepare import Prepared
+from edgekit.compiler.quantize import (
     MIN_CALIB_SAMPLES,
     QuantConfig,
     QuantResult,
@@ -29,7 +29,7 @@ from edgekit.compile.quantize import (
     quantize,
     record_hashes,
 )
-from edgekit.compile.sensitivity import node_errors
+from edgekit.compiler.sensitivity import node_errors
 from edgekit.errors import InputError
 from edgekit.parity.compare import compare
 from edgekit.parity.report import ParityReport

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import onnx
 
-from edgekit.compile import onnxio
-from edgekit.compile.options import (  # noqa: F401  (re-exported: QuantConfig was defined here)
+from edgekit import onnxio
+from edgekit.compiler.options import (  # noqa: F401  (re-exported: QuantConfig was defined here)
     CALIB_METHODS,
     DEFAULT_CALIB_SAMPLES,
     PRECISIONS,
