@@ -14,6 +14,7 @@ from typing import Any
 from edgekit.compiler.artifact import Artifact
 from edgekit.compiler.options import CompileOptions
 from edgekit.errors import InputError
+from edgekit.layout import Layout
 from edgekit.parity.report import ParityReport
 from edgekit.runtimes import Runtime, load
 
@@ -130,7 +131,7 @@ def check(
     return check_against(rt, reference, data, weights)
 
 
-REFERENCE_MODEL = "reference/model.onnx"
+REFERENCE_MODEL = Layout.REFERENCE_MODEL
 
 
 def check_layers(
@@ -160,7 +161,7 @@ def check_layers(
         notes.append(f"target {target}: its compiled model does not expose intermediate tensors; "
                      "the portable graph it compiles from is compared")
     if b.precision == "fp32" and against is None:
-        reference = b.file("model.onnx")
+        reference = b.file(Layout.PORTABLE_MODEL)
         candidate = b.target_file("cpu", "model") if "cpu" in b.target_names else reference
     else:
         if against is not None:
@@ -174,7 +175,7 @@ def check_layers(
                 f"bundle {b.path.name} is {b.precision} and keeps no fp32 graph to compare its layers with",
                 note="pass --against the fp32 .onnx, or compile with --keep-fp32",
             )
-        candidate = b.file("model.onnx")
+        candidate = b.file(Layout.PORTABLE_MODEL)
     if data is not None:
         feeds = [batch.feed for batch in batches(open_data(data), b.inputs)]
     else:

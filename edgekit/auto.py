@@ -11,9 +11,10 @@ from typing import Any
 
 from edgekit.compiler.options import AUTO, CompileOptions
 from edgekit.errors import EdgekitError, InputError
+from edgekit.precision import Precision
 from edgekit.targets import get_target, parse_targets
 
-AUTO_PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8")
+AUTO_PRECISIONS = tuple(p.value for p in (Precision.FP32, Precision.FP16, Precision.INT8_DYNAMIC, Precision.INT8))
 
 
 def candidate_targets(target: str | list[str] | tuple[str, ...]) -> list[str]:
@@ -30,7 +31,7 @@ def candidate_targets(target: str | list[str] | tuple[str, ...]) -> list[str]:
 def candidate_precisions(precision: str, has_calibration: bool) -> list[str]:
     if precision != AUTO:
         return [precision]
-    return [p for p in AUTO_PRECISIONS if p != "int8" or has_calibration]
+    return [p for p in AUTO_PRECISIONS if not Precision(p).needs_calibration or has_calibration]
 
 
 def choose(rows: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, str]:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import EdgekitError, InputError
+from edgekit.layout import Layout
 
 COLUMNS = ("bundle", "target", "precision", "size_mb", "parity", "key_metric", "p50_ms", "p90_ms", "p99_ms",
            "throughput_per_s", "batch", "first_load_ms", "peak_rss_mb", "speedup_vs_torch")
@@ -152,7 +153,7 @@ def bench_bundles(bundles: list[str], targets: list[str] | None, options: BenchO
             log(f"benchmarking {b.path.name} on {name} ({i}/{len(plan)})")
         found = _child(str(b.path), name, options)
         if b.path not in parity:
-            parity[b.path] = json.loads(b.file("parity.json").read_text())["reports"]
+            parity[b.path] = json.loads(b.file(Layout.PARITY_JSON).read_text())["reports"]
         report = parity[b.path].get(name, {})
         files = b.manifest["files"]
         size = sum(files[p]["size"] for p in b.target(name)["files"].values())

@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from edgekit.errors import EdgekitError, InputError
+from edgekit.layout import Layout
 
 EXIT_PARITY = 3
 BENCH_SHARED = ("weights", "input", "dynamic", "calib", "eval")  # compile options that bench takes too
@@ -268,7 +269,7 @@ def bench_cmd(items: tuple[str, ...], targets: str | None, precisions: str, agai
 
 def _is_bundle(item: str) -> bool:
     path = Path(item)
-    return (path / "manifest.json").is_file() or (item.endswith(".zip") and path.is_file())
+    return (path / Layout.MANIFEST).is_file() or (item.endswith(".zip") and path.is_file())
 
 
 @cli.command("pack")

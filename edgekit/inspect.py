@@ -6,6 +6,7 @@ from pathlib import Path
 
 from edgekit.bundle import Bundle
 from edgekit.hostinfo import fingerprint
+from edgekit.layout import Layout
 
 
 def bundle_size(path: Path) -> int:
@@ -36,7 +37,7 @@ def describe(bundle: Bundle) -> str:
                 lines.append(f"    profile {name}: [{', '.join(dims)}], tuned for {prof.get('opt')}")
     total = sum(f["size"] for f in files.values())
     lines.append(f"size       {total / 1e6:.2f} MB in {len(files)} files")
-    signed = (bundle.path / "signature.json").is_file()
+    signed = (bundle.path / Layout.SIGNATURE).is_file()
     lines.append(f"signed     {'yes (Ed25519; verify with --verify-key)' if signed else 'no'}")
     parity = m.get("parity") or {}
     verdict = {True: "PASSED", False: "FAILED", None: "unknown"}[parity.get("passed")]

@@ -28,7 +28,7 @@ LAYERS: dict[str, int] = {
     "edgekit.calibration": 2, "edgekit.models": 2, "edgekit.archive": 2, "edgekit.signing": 2,
     "edgekit.bundle": 1,
     "edgekit.errors": 0, "edgekit.deps": 0, "edgekit.signature": 0, "edgekit.hostinfo": 0,
-    "edgekit.cache": 0, "edgekit.references": 0, "edgekit.onnxio": 0,
+    "edgekit.cache": 0, "edgekit.references": 0, "edgekit.onnxio": 0, "edgekit.layout": 0, "edgekit.precision": 0,
 }
 
 

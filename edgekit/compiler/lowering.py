@@ -33,6 +33,7 @@ from edgekit.compiler.sensitivity import node_errors
 from edgekit.errors import InputError
 from edgekit.parity.compare import compare
 from edgekit.parity.report import ParityReport
+from edgekit.precision import INT8_PRECISIONS
 from edgekit.runtimes.onnxruntime import OnnxRuntime
 
 Feed = dict[str, np.ndarray]
@@ -67,7 +68,7 @@ def lower(fp32: Path, precision: str, config: QuantConfig, calib: list[Feed], ca
     """Quantizes ``fp32`` and, for int8, runs the accuracy-aware fallback."""
     notes = []
     source = fp32
-    if precision in ("int8", "int8-dynamic"):
+    if precision in INT8_PRECISIONS:
         source, note = preprocess(fp32, scratch)
         notes.append(note)
     samples = sum(_rows(f) for f in calib)
@@ -83,10 +84,10 @@ def lower(fp32: Path, precision: str, config: QuantConfig, calib: list[Feed], ca
     excluded: list[str] = list(config.exclude)
     user_excluded = set(config.exclude)
     allowed = max(budget.min_nodes, math.floor(budget.max_fraction * len(result.quantized_nodes)))
-    if not report.passed and precision in ("int8", "int8-dynamic") and budget.enabled:
+    if not report.passed and precision in INT8_PRECISIONS and budget.enabled:
         say(f"{precision} misses parity ({'; '.join(report.failures)[:200]}); looking for sensitive nodes")
     round_ = 0
-    while (not report.passed and precision in ("int8", "int8-dynamic") and budget.enabled
+    while (not report.passed and precision in INT8_PRECISIONS and budget.enabled
            and round_ < budget.rounds and len(excluded) - len(user_excluded) < allowed):
         round_ += 1
         errors = node_errors(source, result.path, result.quantized_nodes, calib[:8], scratch)
@@ -209,7 +210,7 @@ def report_notes(lowered: Lowered | None, calib: list[dict[str, np.ndarray]],
         if shared:
             notes.append(f"WARNING: {shared} of {len(eval_rows)} evaluation samples were also calibration "
                          "samples; parity on them is optimistic")
-    if lowered.summary["precision"] in ("int8", "int8-dynamic") and not lowered.summary["quantized_nodes"]:
+    if lowered.summary["precision"] in INT8_PRECISIONS and not lowered.summary["quantized_nodes"]:
         notes.append(f"WARNING: {lowered.summary['precision']} quantized no node (nodes inside control-flow "
                      "subgraphs are not quantized); the artifact computes in float")
     notes += lowered.summary["notes"]

@@ -17,9 +17,9 @@ from typing import Any
 
 from edgekit.compiler.inputs import DynamicArg, InputArg, parse_dynamic, parse_input
 from edgekit.errors import InputError
+from edgekit.precision import PRECISIONS
 
 AUTO = "auto"
-PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic")
 CALIB_METHODS = ("minmax", "entropy", "percentile")
 EXPORTERS = ("auto", "dynamo", "torchscript")
 STATIC_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")

@@ -26,6 +26,7 @@ from edgekit.compiler.speed import measure_speed, with_speed_note
 from edgekit.compiler.stages import stage_parity
 from edgekit.errors import InputError
 from edgekit.hostinfo import fingerprint, library_versions
+from edgekit.layout import Layout
 from edgekit.models.loader import load_source
 from edgekit.parity.compare import GoldenSet, compare
 from edgekit.parity.golden import GOLDEN_FILE, save_golden
@@ -140,7 +141,7 @@ def _package(build: Build, staged: Staged, lowered: Any, notes: tuple[str, ...],
     if opts.keep_fp32 and lowered is not None:
         import onnx
 
-        onnxio.save(onnx.load(str(prep.onnx_path)), staging / "reference" / "model.onnx")
+        onnxio.save(onnx.load(str(prep.onnx_path)), staging / Layout.REFERENCE_MODEL)
     signature = {"inputs": [s.to_dict() for s in prep.specs],
                  "outputs": [s.to_dict() for s in _output_specs(portable)]}
     golden = GoldenSet(GOLDEN_BATCHES)
@@ -228,7 +229,7 @@ def _write_portable(prep: Prepared, staging: Path, lowered: Path | None = None) 
     source_meta = onnxio.metadata(model)
     onnxio.set_metadata(model, {**source_meta, "edgekit.version": library_versions().get("edgekit", "?"),
                                 "edgekit.source_sha256": prep.source.sha256})
-    path = staging / "model.onnx"
+    path = staging / Layout.PORTABLE_MODEL
     onnxio.save(model, path)
     return path
 
@@ -261,7 +262,7 @@ def _manifest(out: Path, prep: Prepared, signature: dict[str, Any], precision: s
                    "sha256": prep.source.sha256, **prep.export_info},
         "signature": signature,
         "precision": precision,
-        "portable_model": {"file": "model.onnx",
+        "portable_model": {"file": Layout.PORTABLE_MODEL,
                            "opset": {o.domain or "ai.onnx": o.version for o in model.opset_import},
                            "stages": prep.stages},
         "targets": entries,

@@ -12,6 +12,7 @@ import numpy as np
 
 from edgekit import bundle as bundle_io
 from edgekit.compiler.prepare import Prepared
+from edgekit.layout import Layout
 from edgekit.parity.compare import GoldenSet
 from edgekit.parity.report import ParityReport
 from edgekit.runtimes import runtime_class
@@ -42,8 +43,8 @@ def measure_speed(target: Any, prep: Prepared, staged: bundle_io.Bundle, runtime
 
     ref_dir = scratch / f"fp32-{target.name}"
     ref_dir.mkdir(exist_ok=True)
-    onnxio.save(onnx.load(str(prep.onnx_path)), ref_dir / "model.onnx")
-    entry = target.build(ref_dir / "model.onnx", "fp32", ref_dir, **(options or {}))
+    onnxio.save(onnx.load(str(prep.onnx_path)), ref_dir / Layout.PORTABLE_MODEL)
+    entry = target.build(ref_dir / Layout.PORTABLE_MODEL, "fp32", ref_dir, **(options or {}))
     fp32_bundle = bundle_io.Bundle.staged(ref_dir, staged.manifest["signature"], entry, "fp32")
     feed = golden.feeds[0]
     fp32_rt = runtime_class(target.name).from_bundle(fp32_bundle, target.name)

@@ -14,6 +14,7 @@ import numpy as np
 
 from edgekit.calibration.sources import Batch
 from edgekit.errors import BundleError
+from edgekit.layout import Layout
 from edgekit.parity.compare import GoldenSet, compare
 from edgekit.parity.metrics import ParityRule, rule_for
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from edgekit.parity.report import ParityReport
     from edgekit.runtimes.base import Runtime
 
-GOLDEN_FILE = "golden.npz"
+GOLDEN_FILE = Layout.GOLDEN
 
 
 def save_golden(path: Path, golden: GoldenSet, input_names: list[str], output_names: list[str]) -> None:

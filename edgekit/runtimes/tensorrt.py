@@ -23,6 +23,7 @@ import numpy as np
 from edgekit.bundle import sha256_file
 from edgekit.cache import user_cache_dir
 from edgekit.errors import BundleError, InputError, ParityError, TargetUnavailable
+from edgekit.layout import Layout
 from edgekit.nvidia.cuda import CudaError, DeviceBuffer, Stream, call, cudart, gpu_info
 from edgekit.nvidia.engine import (
     LOG,
@@ -110,7 +111,7 @@ class TensorRtRuntime(Runtime):
     def _verify_rebuild(self) -> None:
         """A rebuilt engine was never parity-checked: it must pass the bundle's golden samples
         before it is cached and used."""
-        if self.bundle is None or "golden.npz" not in self.bundle.manifest.get("files", {}):
+        if self.bundle is None or Layout.GOLDEN not in self.bundle.manifest.get("files", {}):
             return
         report = self.selfcheck(raise_on_failure=False)
         if not report.passed:

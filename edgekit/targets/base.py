@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.errors import EdgekitError, InputError, TargetBuildError, TargetUnavailable, one_line
+from edgekit.precision import PRECISIONS
 
 
 class Target:
@@ -20,7 +21,7 @@ class Target:
     name: str = ""
     backend: str = ""
     packages: tuple[str, ...] = ()  # distributions the backend may come from; the first installed is recorded
-    precisions: tuple[str, ...] = ("fp32", "fp16", "int8", "int8-dynamic")  # what its backend can run
+    precisions: tuple[str, ...] = PRECISIONS  # what its backend can run
 
     def probe(self) -> str | None:
         """None when this target can build and run here, else the reason it cannot."""

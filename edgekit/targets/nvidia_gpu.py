@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from edgekit.precision import Precision
 from edgekit.targets.base import Target
 
 
@@ -20,7 +21,7 @@ class NvidiaGpuTarget(Target):
     # TensorRT's Python module comes from any of these distributions, in the order pip users meet them.
     packages = ("tensorrt", "tensorrt-cu13", "tensorrt-cu12", "tensorrt-cu13-bindings", "tensorrt-cu12-bindings")
     # Dynamic int8 (activations quantized at run time) has no TensorRT equivalent.
-    precisions = ("fp32", "fp16", "int8")
+    precisions = (Precision.FP32.value, Precision.FP16.value, Precision.INT8.value)
 
     def _build(self, onnx_path: Path, precision: str, out_dir: Path,
                **options: Any) -> tuple[dict[str, Path], dict[str, Any]]:
