@@ -24,7 +24,9 @@ LAYERS: dict[str, int] = {
     "edgekit.runtimes": 4,
     # the parity verdict (rules, metrics, compare, golden samples): a runtime re-checks itself with it
     "edgekit.parity": 3,
-    "edgekit.nvidia": 3,
+    "edgekit.backends": 4,  # the run half; the build halves:
+    "edgekit.backends.onnxruntime.target": 5, "edgekit.backends.openvino.target": 5,
+    "edgekit.backends.tensorrt.target": 5,
     "edgekit.calibration": 2, "edgekit.models": 2, "edgekit.archive": 2, "edgekit.signing": 2,
     "edgekit.bundle": 1,
     "edgekit.errors": 0, "edgekit.deps": 0, "edgekit.signature": 0, "edgekit.hostinfo": 0,

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 import edgekit
+from edgekit.backends.tensorrt.probe import probe
 from edgekit.errors import InputError
-from edgekit.nvidia.probe import probe
 from examples.zoo import SMALL_MODELS
 
 REASON = probe()

@@ -23,10 +23,10 @@ import numpy as np
 import onnx
 
 from edgekit import onnxio
+from edgekit.backends.onnxruntime.runtime import OnnxRuntime
 from edgekit.errors import InputError
 from edgekit.models.torchref import TorchReference
 from edgekit.parity.metrics import OutputAccumulator, rule_for
-from edgekit.runtimes.onnxruntime import OnnxRuntime
 from edgekit.signature import TensorSpec
 
 EXPORTERS = ("dynamo", "torchscript")

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from edgekit.backends.onnxruntime.runtime import OnnxRuntime
 from edgekit.calibration.sources import Batch, DataSource, batches, first_samples
 from edgekit.compiler.build import Build
 from edgekit.compiler.inputs import random_feed
@@ -34,7 +35,6 @@ from edgekit.errors import InputError
 from edgekit.parity.compare import compare
 from edgekit.parity.report import ParityReport
 from edgekit.precision import INT8_PRECISIONS
-from edgekit.runtimes.onnxruntime import OnnxRuntime
 
 Feed = dict[str, np.ndarray]
 Log = Callable[[str], None]

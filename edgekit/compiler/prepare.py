@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from edgekit import onnxio
+from edgekit.backends.onnxruntime.runtime import OnnxRuntime
 from edgekit.calibration.sources import DataSource, batches
 from edgekit.compiler.build import Build
 from edgekit.compiler.export import export
@@ -27,7 +28,6 @@ from edgekit.errors import InputError, one_line
 from edgekit.hostinfo import library_versions
 from edgekit.models.loader import ModelSource
 from edgekit.models.torchref import TorchReference, flatten_outputs
-from edgekit.runtimes.onnxruntime import OnnxRuntime
 from edgekit.signature import TensorSpec
 
 Log = Callable[[str], None]

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from edgekit.backends.onnxruntime.runtime import create_session, session_options
 from edgekit.parity.layers import expose
-from edgekit.runtimes.onnxruntime import create_session, session_options
 
 Feed = dict[str, np.ndarray]
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from edgekit import onnxio
+from edgekit.backends.onnxruntime.runtime import OnnxRuntime
 from edgekit.errors import one_line
 from edgekit.parity.metrics import OutputAccumulator, rule_for
-from edgekit.runtimes.onnxruntime import OnnxRuntime
 
 TIMEOUT_S = 600
 

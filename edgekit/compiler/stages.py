@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from edgekit.backends.onnxruntime.runtime import OnnxRuntime
 from edgekit.calibration.sources import Batch, first_samples
 from edgekit.parity.compare import compare
 from edgekit.parity.metrics import ParityRule
-from edgekit.runtimes.onnxruntime import OnnxRuntime
 
 STAGE_SAMPLES = 64
 Run = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]

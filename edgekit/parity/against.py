@@ -16,9 +16,9 @@ from edgekit.runtimes.base import Runtime
 
 
 def check_against(rt: Runtime, reference: Any, data: Any, weights: str | Path | None) -> ParityReport:
+    from edgekit.backends.onnxruntime.runtime import OnnxRuntime
     from edgekit.models.loader import load_source
     from edgekit.models.torchref import TorchReference
-    from edgekit.runtimes.onnxruntime import OnnxRuntime
 
     source = load_source(reference, weights)
     names = [s.name for s in rt.inputs]

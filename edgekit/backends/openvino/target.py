@@ -50,7 +50,7 @@ class IntelCpuTarget(Target):
         """Compiles once (no cache) to read which precision the compute layers run in."""
         import openvino as ov
 
-        from edgekit.runtimes.openvino import compile_config, layer_precisions
+        from edgekit.backends.openvino.runtime import compile_config, layer_precisions
 
         compiled = ov.Core().compile_model(str(xml), "CPU", compile_config(precision))
         return layer_precisions(compiled, COMPUTE_LAYERS)

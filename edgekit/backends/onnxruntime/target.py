@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edgekit.runtimes.onnxruntime import create_session, session_options
+from edgekit.backends.onnxruntime.runtime import create_session, session_options
 from edgekit.targets.base import Target
 
 OFFLINE_LEVEL = "extended"

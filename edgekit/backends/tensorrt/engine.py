@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgekit.backends.tensorrt.cuda import GpuInfo, slugify
 from edgekit.bundle import sha256_file, write_atomic
 from edgekit.errors import TargetBuildError, one_line
-from edgekit.nvidia.cuda import GpuInfo, slugify
 
 LOG = logging.getLogger("edgekit.tensorrt")
 OPT_LEVEL_ENV = "EDGEKIT_TENSORRT_OPT_LEVEL"

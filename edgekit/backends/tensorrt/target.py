@@ -3,7 +3,7 @@
 The engine (``nvidia-gpu/<gpu>-trt<version>.plan``) only runs on the GPU model and
 TensorRT version that built it, so the target also lists the portable ``model.onnx``
 and records the engine's key and optimization profile: ``load`` on any other GPU
-rebuilds from those into the user cache (see ``edgekit.nvidia.engine``).
+rebuilds from those into the user cache (see ``edgekit.backends.tensorrt.engine``).
 """
 
 from __future__ import annotations
@@ -25,10 +25,16 @@ class NvidiaGpuTarget(Target):
 
     def _build(self, onnx_path: Path, precision: str, out_dir: Path,
                **options: Any) -> tuple[dict[str, Path], dict[str, Any]]:
+        from edgekit.backends.tensorrt.cuda import gpu_info
+        from edgekit.backends.tensorrt.engine import (
+            EngineCache,
+            build_engine,
+            engine_file_name,
+            engine_key,
+            tensorrt_version,
+        )
         from edgekit.bundle import sha256_file
         from edgekit.cache import user_cache_dir
-        from edgekit.nvidia.cuda import gpu_info
-        from edgekit.nvidia.engine import EngineCache, build_engine, engine_file_name, engine_key, tensorrt_version
 
         profiles = dict(options.get("profiles") or {})
         details: dict[str, Any] = {}

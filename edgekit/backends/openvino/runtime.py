@@ -66,7 +66,7 @@ class OpenVinoRuntime(Runtime):
     probe = staticmethod(probe)
     options = ("hint", "cache_dir")
 
-    def __init__(self, xml: Path, bundle: Bundle, target: str = "intel-cpu", threads: int | None = None,
+    def __init__(self, xml: Path, target: str, bundle: Bundle, threads: int | None = None,
                  hint: str = "LATENCY", cache_dir: Path | None = None) -> None:
         import openvino as ov
 
@@ -93,7 +93,7 @@ class OpenVinoRuntime(Runtime):
     @classmethod
     def from_bundle(cls, bundle: Bundle, target: str, threads: int | None = None, **options: Any) -> OpenVinoRuntime:
         bundle.target_file(target, "weights")  # refuses a manifest that does not list the .bin
-        return cls(bundle.target_file(target, "model"), bundle, target, threads, **options)
+        return cls(bundle.target_file(target, "model"), target, bundle, threads, **options)
 
     def _request(self) -> Any:
         request = getattr(self._local, "request", None)

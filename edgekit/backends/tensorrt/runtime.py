@@ -20,12 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgekit.bundle import sha256_file
-from edgekit.cache import user_cache_dir
-from edgekit.errors import BundleError, InputError, ParityError, TargetUnavailable
-from edgekit.layout import Layout
-from edgekit.nvidia.cuda import CudaError, DeviceBuffer, Stream, call, cudart, gpu_info
-from edgekit.nvidia.engine import (
+from edgekit.backends.tensorrt.cuda import CudaError, DeviceBuffer, Stream, call, cudart, gpu_info
+from edgekit.backends.tensorrt.engine import (
     LOG,
     EngineCache,
     EngineChoice,
@@ -35,7 +31,11 @@ from edgekit.nvidia.engine import (
     make_logger,
     tensorrt_version,
 )
-from edgekit.nvidia.probe import probe
+from edgekit.backends.tensorrt.probe import probe
+from edgekit.bundle import sha256_file
+from edgekit.cache import user_cache_dir
+from edgekit.errors import BundleError, InputError, ParityError, TargetUnavailable
+from edgekit.layout import Layout
 from edgekit.runtimes.base import Runtime
 
 if TYPE_CHECKING:
