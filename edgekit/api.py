@@ -148,7 +148,7 @@ def check_layers(
     target's optimised graph is the candidate). Inputs: ``data``, else the golden samples.
     """
     from edgekit.bundle import read_bundle
-    from edgekit.calibration.sources import batches, open_data
+    from edgekit.data.sources import batches, open_data
     from edgekit.parity.golden import GOLDEN_FILE, load_golden
     from edgekit.parity.layers import compare_layers
     from edgekit.parity.metrics import rule_for

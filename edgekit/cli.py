@@ -82,7 +82,7 @@ def compile_cmd(model: str, as_json: bool, **params: Any) -> None:
         click.echo(json.dumps({"bundle": str(art.path), "passed": art.passed,
                                "reports": {n: r.to_dict() for n, r in art.reports.items()}}, indent=2))
     else:
-        from edgekit.inspect import bundle_size
+        from edgekit.describe import bundle_size
 
         click.echo(f"bundle: {art.path} ({bundle_size(art.path) / 1e6:.2f} MB)")
         for name, report in art.reports.items():
@@ -198,7 +198,7 @@ def run_cmd(bundle: str, input_: tuple[str, ...], output: str | None, target: st
 def inspect_cmd(bundle: str, as_json: bool) -> None:
     """Show BUNDLE's signature, targets, precision, sizes, parity, and build host vs this host."""
     from edgekit.bundle import read_bundle
-    from edgekit.inspect import describe
+    from edgekit.describe import describe
 
     b = read_bundle(bundle)
     if as_json:

@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "edgekit"
 LAYERS: dict[str, int] = {
     "edgekit": 9, "edgekit.__main__": 9, "edgekit.cli": 9, "edgekit.config": 9,
     "edgekit.api": 8,
-    "edgekit.auto": 7, "edgekit.bench": 7, "edgekit.inspect": 7,
+    "edgekit.auto": 7, "edgekit.bench": 7, "edgekit.describe": 7,
     "edgekit.compiler": 6,
     "edgekit.targets": 5,
     # parity tools that run models or write reports
@@ -27,10 +27,10 @@ LAYERS: dict[str, int] = {
     "edgekit.backends": 4,  # the run half; the build halves:
     "edgekit.backends.onnxruntime.target": 5, "edgekit.backends.openvino.target": 5,
     "edgekit.backends.tensorrt.target": 5,
-    "edgekit.calibration": 2, "edgekit.models": 2, "edgekit.archive": 2, "edgekit.signing": 2,
+    "edgekit.data": 2, "edgekit.models": 2, "edgekit.archive": 2, "edgekit.signing": 2,
     "edgekit.bundle": 1,
     "edgekit.errors": 0, "edgekit.deps": 0, "edgekit.signature": 0, "edgekit.hostinfo": 0,
-    "edgekit.cache": 0, "edgekit.references": 0, "edgekit.onnxio": 0, "edgekit.layout": 0, "edgekit.precision": 0,
+    "edgekit.cache": 0, "edgekit.user_code": 0, "edgekit.onnxio": 0, "edgekit.layout": 0, "edgekit.precision": 0,
 }
 
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgekit.calibration.sources import DataSource
 from edgekit.compiler.options import CompileOptions
+from edgekit.data.sources import DataSource
 from edgekit.models.loader import ModelSource
 from edgekit.parity.metrics import ParityRule
 

@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from edgekit.backends.onnxruntime.runtime import OnnxRuntime
-from edgekit.calibration.sources import Batch, DataSource, batches, first_samples
 from edgekit.compiler.build import Build
 from edgekit.compiler.inputs import random_feed
 from edgekit.compiler.prepare import Prepared
@@ -31,6 +30,7 @@ from edgekit.compiler.quantize import (
     record_hashes,
 )
 from edgekit.compiler.sensitivity import node_errors
+from edgekit.data.sources import Batch, DataSource, batches, first_samples
 from edgekit.errors import InputError
 from edgekit.parity.compare import compare
 from edgekit.parity.report import ParityReport

@@ -14,7 +14,6 @@ import numpy as np
 
 from edgekit import bundle as bundle_io
 from edgekit import onnxio
-from edgekit.calibration.sources import Batch, DataSource, batches, open_data
 from edgekit.compiler.artifact import Artifact
 from edgekit.compiler.build import Build
 from edgekit.compiler.inputs import random_feed
@@ -24,6 +23,7 @@ from edgekit.compiler.prepare import Prepared, prepare
 from edgekit.compiler.profiles import batch_limit, derive_profiles, explicit_ranges
 from edgekit.compiler.speed import measure_speed, with_speed_note
 from edgekit.compiler.stages import stage_parity
+from edgekit.data.sources import Batch, DataSource, batches, open_data
 from edgekit.errors import InputError
 from edgekit.hostinfo import fingerprint, library_versions
 from edgekit.layout import Layout

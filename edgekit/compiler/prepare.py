@@ -12,7 +12,6 @@ import numpy as np
 
 from edgekit import onnxio
 from edgekit.backends.onnxruntime.runtime import OnnxRuntime
-from edgekit.calibration.sources import DataSource, batches
 from edgekit.compiler.build import Build
 from edgekit.compiler.export import export
 from edgekit.compiler.inputs import (
@@ -24,6 +23,7 @@ from edgekit.compiler.inputs import (
     varied_shapes,
 )
 from edgekit.compiler.simplify import simplify as run_onnxsim
+from edgekit.data.sources import DataSource, batches
 from edgekit.errors import InputError, one_line
 from edgekit.hostinfo import library_versions
 from edgekit.models.loader import ModelSource

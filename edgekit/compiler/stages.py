@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.backends.onnxruntime.runtime import OnnxRuntime
-from edgekit.calibration.sources import Batch, first_samples
+from edgekit.data.sources import Batch, first_samples
 from edgekit.parity.compare import compare
 from edgekit.parity.metrics import ParityRule
 

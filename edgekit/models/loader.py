@@ -18,7 +18,7 @@ from typing import Any
 
 from edgekit.bundle import sha256_file
 from edgekit.errors import InputError
-from edgekit.references import import_reference
+from edgekit.user_code import import_reference
 
 FACTORY_PATTERN = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
 MODEL_FORMS = ".onnx file, TorchScript file, .pt2 torch.export program, or package.module:factory"

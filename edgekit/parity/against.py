@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from edgekit.calibration.sources import Batch, batches, open_data
+from edgekit.data.sources import Batch, batches, open_data
 from edgekit.errors import InputError
 from edgekit.parity.compare import compare
 from edgekit.parity.golden import GOLDEN_FILE, load_golden

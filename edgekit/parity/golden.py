@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from edgekit.calibration.sources import Batch
+from edgekit.data.sources import Batch
 from edgekit.errors import BundleError
 from edgekit.layout import Layout
 from edgekit.parity.compare import GoldenSet, compare

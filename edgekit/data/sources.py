@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.calibration.datasource import DataSource, Record
+from edgekit.data.datasource import DataSource, Record
 from edgekit.errors import InputError
-from edgekit.references import import_reference
 from edgekit.signature import TensorSpec, describe_signature
+from edgekit.user_code import import_reference
 
 LABEL_KEYS = ("labels", "label")
 def open_data(data: Any, preprocess: Any = None, limit: int | None = None,
@@ -61,7 +61,7 @@ def _shuffled(source: DataSource, seed: int) -> DataSource:
 
 def _open(data: Any, preprocess: Any) -> DataSource:
     if isinstance(data, (str, Path)) and Path(data).is_dir():
-        from edgekit.calibration.images import IMAGE_SUFFIXES, ImagePreprocess, image_folder
+        from edgekit.data.images import IMAGE_SUFFIXES, ImagePreprocess, image_folder
 
         if any(p.suffix.lower() in IMAGE_SUFFIXES for p in Path(data).rglob("*")):
             if preprocess is None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.calibration.datasource import DataSource, Record
+from edgekit.data.datasource import DataSource, Record
 from edgekit.errors import InputError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
