@@ -30,7 +30,8 @@ LAYERS: dict[str, int] = {
     "edgekit.data": 2, "edgekit.models": 2, "edgekit.archive": 2, "edgekit.signing": 2,
     "edgekit.bundle": 1,
     "edgekit.errors": 0, "edgekit.deps": 0, "edgekit.signature": 0, "edgekit.hostinfo": 0,
-    "edgekit.cache": 0, "edgekit.user_code": 0, "edgekit.onnxio": 0, "edgekit.layout": 0, "edgekit.precision": 0,
+    "edgekit.cache": 0, "edgekit.user_code": 0, "edgekit.onnxio": 0, "edgekit.timing": 0,
+    "edgekit.layout": 0, "edgekit.precision": 0,
 }
 
 

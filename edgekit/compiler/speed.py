@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -16,21 +15,16 @@ from edgekit.layout import Layout
 from edgekit.parity.compare import GoldenSet
 from edgekit.parity.report import ParityReport
 from edgekit.runtimes import runtime_class
+from edgekit.timing import median_latency
 
 Feed = dict[str, np.ndarray]
 Log = Callable[[str], None]
 
 
 def time_runtime(run: Callable[[Feed], Any], feed: Feed, repeats: int = 20) -> float:
-    """Median milliseconds of ``run(feed)`` after a short warm-up."""
-    for _ in range(3):
-        run(feed)
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run(feed)
-        samples.append((time.perf_counter() - start) * 1e3)
-    return float(np.median(samples))
+    """Median milliseconds of ``run(feed)`` after a short warm-up (in this process; see
+    docs/ARCHITECTURE.md on moving this verdict to child processes)."""
+    return median_latency(lambda: run(feed), repeats)
 
 
 def measure_speed(target: Any, prep: Prepared, staged: bundle_io.Bundle, runtime: Any, scratch: Path,
