@@ -60,6 +60,7 @@ class Lowered:
     summary: dict[str, Any]
     history: list[dict[str, Any]] = field(default_factory=list)
     report: ParityReport | None = None
+    stage: dict[str, Any] | None = None  # the manifest's record of this stage
 
 
 def lower(fp32: Path, precision: str, config: QuantConfig, calib: list[Feed], calib_description: str,
@@ -184,12 +185,12 @@ def lower_prepared(build: Build, prep: Prepared, calib: list[dict[str, np.ndarra
     else:
         calib_desc = "seeded random inputs, for node sensitivity only"
     lowered = lower(prep.onnx_path, precision, config, calib, calib_desc, check, build.scratch, build.say, budget)
-    prep.stages.append({
+    lowered.stage = {  # the stage record; Prepared is not mutated
         "stage": "quantize", "against": prep.reference_description, "passed": bool(lowered.report),
         "detail": f"{precision}: {len(lowered.result.quantized_nodes)} node(s) quantized, "
                   f"{len(lowered.summary['fallback_nodes'])} left in float by the fallback; "
                   + (lowered.report.summary() if lowered.report else ""),
-    })
+    }
     return lowered
 
 

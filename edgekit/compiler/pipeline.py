@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ from edgekit.compiler.artifact import Artifact
 from edgekit.compiler.build import Build
 from edgekit.compiler.inputs import random_feed
 from edgekit.compiler.lowering import calibration_feeds, lower_prepared, report_notes
+from edgekit.compiler.manifest import assemble_manifest
 from edgekit.compiler.options import PRECISIONS, CompileOptions
 from edgekit.compiler.prepare import Prepared, prepare
 from edgekit.compiler.profiles import batch_limit, derive_profiles, explicit_ranges
@@ -25,7 +25,7 @@ from edgekit.compiler.speed import measure_speed, with_speed_note
 from edgekit.compiler.stages import stage_parity
 from edgekit.data.sources import Batch, DataSource, batches, open_data
 from edgekit.errors import InputError
-from edgekit.hostinfo import fingerprint, library_versions
+from edgekit.hostinfo import library_versions
 from edgekit.layout import Layout
 from edgekit.models.loader import load_source
 from edgekit.parity.compare import GoldenSet, compare
@@ -152,15 +152,7 @@ def _package(build: Build, staged: Staged, lowered: Any, notes: tuple[str, ...],
     stages = stage_parity(prep.reference, prep.reference_description, [*graphs, *stage_runs],
                           staged.batches_fn, prep.output_names, build.rule, precision)
     reports = {n: replace(r, stages=tuple(stages)) for n, r in reports.items()}
-    manifest = _manifest(out_path, prep, signature, precision, entries, reports)
-    manifest["quantization"] = lowered.summary if lowered else None
-    manifest["parity"]["rule_overrides"] = (
-        {"max_accuracy_drop": opts.max_accuracy_drop} if opts.max_accuracy_drop is not None else {})
-    manifest["notes"] = list(notes)
-    if opts.selection is not None:
-        manifest["selection"] = dict(opts.selection)
-    if notes and notes[0].startswith("WARNING"):
-        manifest = {"warning": notes[0], **manifest}  # the first thing a reader sees
+    manifest = assemble_manifest(build, prep, signature, entries, reports, lowered, notes, out_path)
     write_reports(staging, reports, manifest, plots)
     if opts.junit is not None:
         write_junit(reports, opts.junit)
@@ -245,37 +237,6 @@ def _check_target(build: Build, prep: Prepared, runtime: Any, entry: dict[str, A
         candidate_description=f"{name} ({entry['backend']} {entry.get('backend_version')})",
         golden=golden, notes=notes, samples=plots,
     )
-
-
-def _manifest(out: Path, prep: Prepared, signature: dict[str, Any], precision: str,
-              entries: list[dict[str, Any]], reports: dict[str, ParityReport]) -> dict[str, Any]:
-    import onnx
-
-    model = onnx.load(str(prep.onnx_path), load_external_data=False)
-    versions = library_versions()
-    return {
-        "schema_version": bundle_io.SCHEMA_VERSION,
-        "edgekit_version": versions.get("edgekit", "unknown"),
-        "name": out.name[: -len(bundle_io.SUFFIX)],
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "source": {"kind": prep.source.kind, "description": prep.source.description,
-                   "sha256": prep.source.sha256, **prep.export_info},
-        "signature": signature,
-        "precision": precision,
-        "portable_model": {"file": Layout.PORTABLE_MODEL,
-                           "opset": {o.domain or "ai.onnx": o.version for o in model.opset_import},
-                           "stages": prep.stages},
-        "targets": entries,
-        "quantization": None,
-        "parity": {
-            "passed": all(r.passed for r in reports.values()),
-            "targets": {n: {"passed": r.passed, "summary": r.summary()} for n, r in reports.items()},
-            "rule_overrides": {},
-        },
-        "metadata": onnxio.metadata(model),
-        "build_host": fingerprint(),
-        "toolchain": versions,
-    }
 
 
 def _output_specs(path: Path) -> list[TensorSpec]:
