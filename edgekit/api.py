@@ -1,7 +1,7 @@
 """The public Python API: ``compile``, ``load``, ``check`` and ``check_layers``.
 
 The CLI calls only these. ``compile`` parses its keywords once into ``CompileOptions``
-(see ``edgekit/compile/options.py``, the one option table) and dispatches to auto mode.
+(see ``edgekit/compiler/options.py``, the one option table) and dispatches to auto mode.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ until parity passes or the fallback budget is spent.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import numpy as np
 from edgekit.backends.onnxruntime.runtime import OnnxRuntime
 from edgekit.compiler.build import Build
 from edgekit.compiler.inputs import random_feed
+from edgekit.compiler.paritydata import ParityData
 from edgekit.compiler.prepare import Prepared
 from edgekit.compiler.quantize import (
     MIN_CALIB_SAMPLES,
@@ -30,7 +31,7 @@ from edgekit.compiler.quantize import (
     record_hashes,
 )
 from edgekit.compiler.sensitivity import node_errors
-from edgekit.data.sources import Batch, DataSource, batches, first_samples
+from edgekit.data.sources import DataSource, batches
 from edgekit.errors import InputError
 from edgekit.parity.compare import compare
 from edgekit.parity.report import ParityReport
@@ -163,19 +164,16 @@ def calibration_feeds(prep: Prepared, calib_source: DataSource | None, config: Q
 
 
 def lower_prepared(build: Build, prep: Prepared, calib: list[dict[str, np.ndarray]],
-                   batches_fn: Callable[[], Iterator[Batch]]) -> Lowered:
+                   parity: ParityData) -> Lowered:
     """Quantizes the checked fp32 graph, judging each attempt by parity on (part of) the eval data."""
     precision, config, rule, seed = build.precision, build.opts.quant, build.rule, build.seed
     calib_source, budget = build.calib_source, FallbackBudget(enabled=build.opts.fallback)
-    check_batches = first_samples(batches_fn(), FALLBACK_CHECK_SAMPLES)
-    refs = [prep.reference(b.feed) for b in check_batches]
-    by_id = {id(b.feed): r for b, r in zip(check_batches, refs)}
-    data_desc = build.data_description
+    check_batches, cached_reference = parity.head(FALLBACK_CHECK_SAMPLES)
 
     def check(path: Path) -> ParityReport:
-        return compare(lambda feed: by_id[id(feed)], OnnxRuntime(path, optimization="all").run,
+        return compare(cached_reference, OnnxRuntime(path, optimization="all").run,
                        iter(check_batches), prep.output_names, precision, rule,
-                       data_description=data_desc, reference_description=prep.reference_description,
+                       data_description=parity.description, reference_description=prep.reference_description,
                        candidate_description=f"portable {precision} graph (onnxruntime)")
 
     if calib_source is not None:
@@ -195,7 +193,7 @@ def lower_prepared(build: Build, prep: Prepared, calib: list[dict[str, np.ndarra
 
 
 def report_notes(lowered: Lowered | None, calib: list[dict[str, np.ndarray]],
-           batches_fn: Callable[[], Iterator[Batch]], eval_source: DataSource | None) -> tuple[str, ...]:
+           parity: ParityData, eval_source: DataSource | None) -> tuple[str, ...]:
     """What a reader of the report must know about how the artifact was made, warnings first."""
     if lowered is None:
         return ()
@@ -206,7 +204,7 @@ def report_notes(lowered: Lowered | None, calib: list[dict[str, np.ndarray]],
                      "its ranges may not fit real inputs")
     if calib and eval_source is not None and calibration and not calibration.get("random"):
         calib_rows = record_hashes(calib)
-        eval_rows = record_hashes([b.feed for b in batches_fn()])
+        eval_rows = record_hashes([b.feed for b in parity.batches()])
         shared = len(calib_rows & eval_rows)
         if shared:
             notes.append(f"WARNING: {shared} of {len(eval_rows)} evaluation samples were also calibration "

@@ -19,6 +19,7 @@ from edgekit.compiler.inputs import random_feed
 from edgekit.compiler.lowering import calibration_feeds, lower_prepared, report_notes
 from edgekit.compiler.manifest import assemble_manifest
 from edgekit.compiler.options import PRECISIONS, CompileOptions
+from edgekit.compiler.paritydata import ParityData
 from edgekit.compiler.prepare import Prepared, prepare
 from edgekit.compiler.profiles import batch_limit, derive_profiles, explicit_ranges
 from edgekit.compiler.speed import measure_speed, with_speed_note
@@ -31,7 +32,7 @@ from edgekit.models.loader import load_source
 from edgekit.parity.compare import GoldenSet, compare
 from edgekit.parity.golden import GOLDEN_FILE, save_golden
 from edgekit.parity.junit import write_junit
-from edgekit.parity.metrics import rule_for
+from edgekit.parity.metrics import ParityRule, rule_for
 from edgekit.parity.report import ParityReport
 from edgekit.parity.samples import PlotSamples
 from edgekit.parity.writer import write_reports
@@ -51,7 +52,7 @@ class Staged:
     """The prepared graph and what is derived from it before building: profiles and parity batches."""
 
     prep: Prepared
-    batches_fn: Callable[[], Iterator[Batch]]
+    parity: ParityData  # the parity batches, their description, cached reference outputs
     target_options: dict[str, Any]
 
 
@@ -80,8 +81,8 @@ def compile_model(model: Any, example_inputs: tuple[Any, ...] | None, opts: Comp
         calib = calibration_feeds(staged.prep, calib_source, opts.quant, opts.precision, opts.seed)
         lowered = None
         if opts.precision != "fp32":
-            lowered = lower_prepared(build, staged.prep, calib, staged.batches_fn)
-        notes = report_notes(lowered, calib, staged.batches_fn, eval_source)
+            lowered = lower_prepared(build, staged.prep, calib, staged.parity)
+        notes = report_notes(lowered, calib, staged.parity, eval_source)
         with bundle_io.staged_bundle(out_path) as staging:
             reports = _package(build, staged, lowered, notes, staging, out_path)
     final = bundle_io.read_bundle(out_path, verify=False)
@@ -130,7 +131,7 @@ def _prepare_stage(build: Build, example_inputs: tuple[Any, ...] | None) -> Stag
     if opts.static_shapes:
         target_options.update({"static_shapes": {s.name: prep.shapes[s.name] for s in prep.specs},
                                "dtypes": {s.name: s.dtype for s in prep.specs}})
-    return Staged(prep, batches_fn, target_options)
+    return Staged(prep, ParityData(batches_fn, build.data_description, prep.reference), target_options)
 
 
 def _package(build: Build, staged: Staged, lowered: Any, notes: tuple[str, ...], staging: Path,
@@ -149,8 +150,8 @@ def _package(build: Build, staged: Staged, lowered: Any, notes: tuple[str, ...],
                                                          lowered, golden)
     save_golden(staging / GOLDEN_FILE, golden, [s.name for s in prep.specs], prep.output_names)
     graphs = [*prep.stage_graphs, *([("quantize", lowered.path, precision)] if lowered else [])]
-    stages = stage_parity(prep.reference, prep.reference_description, [*graphs, *stage_runs],
-                          staged.batches_fn, prep.output_names, build.rule, precision)
+    stages = stage_parity(staged.parity, prep.reference_description, [*graphs, *stage_runs],
+                          prep.output_names, build.rule, precision)
     reports = {n: replace(r, stages=tuple(stages)) for n, r in reports.items()}
     manifest = assemble_manifest(build, prep, signature, entries, reports, lowered, notes, out_path)
     write_reports(staging, reports, manifest, plots)
@@ -174,7 +175,7 @@ def _build_targets(build: Build, staged: Staged, staging: Path, portable: Path, 
         # Loaded once, exactly as ``load`` will: checked, timed and attributed with the same runtime.
         runtime = runtime_class(t.name).from_bundle(bundle, t.name)
         plots[t.name] = PlotSamples()
-        report = _check_target(build, prep, runtime, entry, staged.batches_fn,
+        report = _check_target(prep, runtime, entry, build.rule, staged.parity,
                                golden if not golden.feeds else None,
                                (*notes, *entry.get("warnings", ())), plots[t.name])
         stage_runs.append((f"target {t.name}", runtime.run, f"{t.backend} {entry.get('backend_version')}"))
@@ -226,14 +227,13 @@ def _write_portable(prep: Prepared, staging: Path, lowered: Path | None = None) 
     return path
 
 
-def _check_target(build: Build, prep: Prepared, runtime: Any, entry: dict[str, Any],
-                  batches_fn: Callable[[], Iterator[Batch]], golden: GoldenSet | None, notes: tuple[str, ...],
-                  plots: PlotSamples | None = None) -> ParityReport:
+def _check_target(prep: Prepared, runtime: Any, entry: dict[str, Any], rule: ParityRule, parity: ParityData,
+                  golden: GoldenSet | None, notes: tuple[str, ...], plots: PlotSamples | None = None) -> ParityReport:
     """Compares a target's runtime (loaded from the staging folder) with the reference."""
     name, precision = entry["name"], entry["precision"]
     return compare(
-        prep.reference, runtime.run, batches_fn(), prep.output_names, precision, build.rule,
-        data_description=build.data_description, reference_description=prep.reference_description,
+        prep.reference, runtime.run, parity.batches(), prep.output_names, precision, rule,
+        data_description=parity.description, reference_description=prep.reference_description,
         candidate_description=f"{name} ({entry['backend']} {entry.get('backend_version')})",
         golden=golden, notes=notes, samples=plots,
     )

@@ -7,14 +7,14 @@ bundle's rule; the table says the error each stage added and the first that brok
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edgekit.backends.onnxruntime.runtime import OnnxRuntime
-from edgekit.data.sources import Batch, first_samples
+from edgekit.compiler.paritydata import ParityData
 from edgekit.parity.compare import compare
 from edgekit.parity.metrics import ParityRule
 
@@ -22,18 +22,16 @@ STAGE_SAMPLES = 64
 Run = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 
 
-def stage_parity(reference: Run, reference_description: str, stages: list[tuple[str, Path | Run, str]],
-                 batches_fn: Callable[[], Iterator[Batch]], output_names: list[str], rule: ParityRule,
-                 precision: str) -> list[dict[str, Any]]:
+def stage_parity(parity: ParityData, reference_description: str, stages: list[tuple[str, Path | Run, str]],
+                 output_names: list[str], rule: ParityRule, precision: str) -> list[dict[str, Any]]:
     """One row per stage: max abs error and min cosine vs the original, what it added, pass/fail."""
-    chosen = first_samples(batches_fn(), STAGE_SAMPLES)
-    refs = {id(b.feed): reference(b.feed) for b in chosen}
+    chosen, cached_reference = parity.head(STAGE_SAMPLES)
     rows: list[dict[str, Any]] = []
     previous = 0.0
     broken = False
     for name, graph, detail in stages:
         run = OnnxRuntime(graph, optimization="basic").run if isinstance(graph, Path) else graph
-        report = compare(lambda feed: refs[id(feed)], run, iter(chosen), output_names, precision, rule,
+        report = compare(cached_reference, run, iter(chosen), output_names, precision, rule,
                          data_description="", reference_description="", candidate_description=name)
         max_abs = max((m.max_abs for m in report.outputs), default=0.0)
         row = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -19,8 +19,21 @@ from edgekit.parity.compare import GoldenSet, compare
 from edgekit.parity.metrics import ParityRule, rule_for
 
 if TYPE_CHECKING:
+    from edgekit.bundle import Bundle
     from edgekit.parity.report import ParityReport
-    from edgekit.runtimes.base import Runtime
+    from edgekit.signature import TensorSpec
+
+
+class LoadedRuntime(Protocol):
+    """What the golden check needs of a ``Runtime`` (declared here: parity sits below runtimes)."""
+
+    bundle: Bundle | None
+    inputs: list[TensorSpec]
+    output_names: list[str]
+    target: str
+    backend: str
+
+    def run(self, inputs: Any) -> dict[str, np.ndarray]: ...
 
 GOLDEN_FILE = Layout.GOLDEN
 
@@ -62,7 +75,7 @@ def load_golden(
     return pairs
 
 
-def check_golden(runtime: Runtime, rule: ParityRule | None = None) -> ParityReport:
+def check_golden(runtime: LoadedRuntime, rule: ParityRule | None = None) -> ParityReport:
     """Runs ``runtime`` on its bundle's golden samples; compares with the stored outputs."""
     bundle = runtime.bundle
     if bundle is None:
