@@ -31,7 +31,7 @@ LAYERS: dict[str, int] = {
     "edgekit.bundle": 1,
     "edgekit.errors": 0, "edgekit.deps": 0, "edgekit.signature": 0, "edgekit.hostinfo": 0,
     "edgekit.cache": 0, "edgekit.user_code": 0, "edgekit.onnxio": 0, "edgekit.timing": 0,
-    "edgekit.layout": 0, "edgekit.precision": 0,
+    "edgekit.layout": 0, "edgekit.precision": 0, "edgekit.registry": 0,
 }
 
 

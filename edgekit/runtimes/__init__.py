@@ -10,9 +10,9 @@ import importlib
 import os
 from typing import Any
 
-from edgekit.backends import BACKENDS
 from edgekit.bundle import Bundle, read_bundle
 from edgekit.errors import BundleError, InputError, TargetUnavailable
+from edgekit.registry import BACKENDS
 from edgekit.runtimes.base import Runtime
 from edgekit.signature import TensorSpec
 

@@ -1,5 +1,5 @@
 """Targets: the build half of each backend (``edgekit/backends/<backend>/target.py``), found
-through the one registry ``edgekit.backends.BACKENDS`` so that listing them imports no backend."""
+through the one registry ``edgekit.registry.BACKENDS`` so that listing them imports no backend."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import difflib
 import importlib
 from typing import Any
 
-from edgekit.backends import BACKENDS
 from edgekit.errors import InputError
+from edgekit.registry import BACKENDS
 from edgekit.targets.base import Target, TargetBuildError
 
 TARGETS: dict[str, str] = {b.target: b.builder for b in BACKENDS}  # a view of the one registry
