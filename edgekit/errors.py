@@ -55,3 +55,7 @@ class QuantizationError(EdgekitError):
 
 class BundleError(EdgekitError):
     """A bundle is missing, corrupt, tampered with, or was marked as failed."""
+
+
+class TargetBuildError(EdgekitError):
+    """A backend refused to compile the graph; says which target and why."""

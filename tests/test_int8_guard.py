@@ -10,7 +10,7 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
 import edgekit
-from edgekit.compile.qguard import graph_problem
+from edgekit.compiler.qguard import graph_problem
 
 
 def _save(graph: onnx.GraphProto, path: Path, opset: int) -> Path:
@@ -82,8 +82,8 @@ def test_no_working_recipe_is_a_quantization_error_not_an_input_error(tmp_path) 
     onnxruntime refuses), the error is edgekit's, lists what was tried, and is no InputError."""
     import pytest
 
-    from edgekit.compile.qguard import quantize_checked
-    from edgekit.compile.quantize import QuantConfig, quantize
+    from edgekit.compiler.qguard import quantize_checked
+    from edgekit.compiler.quantize import QuantConfig, quantize
     from edgekit.errors import InputError, QuantizationError
 
     graph = helper.make_graph(

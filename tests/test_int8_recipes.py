@@ -7,8 +7,8 @@ import numpy as np
 import torch
 
 import edgekit
-from edgekit.compile.quantize import QuantConfig
-from edgekit.compile.recipes import candidates, default_score
+from edgekit.compiler.options import QuantConfig
+from edgekit.compiler.recipes import candidates, default_score
 from examples.digits.model import pretrained
 
 

@@ -8,7 +8,7 @@ import onnxruntime as ort
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from edgekit.calibration.sources import Batch
+from edgekit.data.sources import Batch
 from edgekit.parity.compare import compare
 from edgekit.parity.metrics import ParityRule, rule_for
 from examples.digits.data import load_split

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 import edgekit
-from edgekit.compile.sensitivity import channel_error
+from edgekit.compiler.sensitivity import channel_error
 
 
 class TinyEncoder(torch.nn.Module):

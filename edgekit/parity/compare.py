@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from edgekit.calibration.sources import Batch
+from edgekit.data.sources import Batch
 from edgekit.parity.kinds import CLASSIFIER
 from edgekit.parity.metrics import OutputAccumulator, ParityRule
 from edgekit.parity.report import AccuracyResult, ParityReport
@@ -78,16 +79,8 @@ def compare(
                 labelled += batch.samples
         seen += batch.samples
         runs += 1
-    accuracy = None
     results = {n: accs[n].result() for n in output_names}
-    if (logits_name is not None and results[logits_name].kind not in CLASSIFIER
-            and ref_hits < 0.5 * max(labelled, 1)):
-        logits_name = None  # labels score a classifier; a regression head's argmax means nothing
-    if labelled and logits_name is not None:
-        accuracy = AccuracyResult(
-            logits_name, labelled, 100.0 * ref_hits / labelled, 100.0 * cand_hits / labelled,
-            tuple(changed),
-        )
+    accuracy = _accuracy(results, logits_name, labelled, ref_hits, cand_hits, changed)
     return ParityReport(
         precision=precision,
         rule=rule,
@@ -100,6 +93,19 @@ def compare(
         accuracy=accuracy,
         notes=notes,
     )
+
+
+def _accuracy(results: dict[str, Any], logits_name: str | None, labelled: int, ref_hits: int, cand_hits: int,
+              changed: list[dict[str, int | None]]) -> AccuracyResult | None:
+    """Accuracy against the labels, scored only on a classifier-kind output (or one the reference
+    gets mostly right): a regression head's argmax means nothing."""
+    if (logits_name is not None and results[logits_name].kind not in CLASSIFIER
+            and ref_hits < 0.5 * max(labelled, 1)):
+        return None
+    if not labelled or logits_name is None:
+        return None
+    return AccuracyResult(logits_name, labelled, 100.0 * ref_hits / labelled, 100.0 * cand_hits / labelled,
+                          tuple(changed))
 
 
 def _logits_output(ref: dict[str, np.ndarray], names: list[str], samples: int) -> str | None:

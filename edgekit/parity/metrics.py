@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.parity.kinds import CLASSIFIER, KindStats, OutputKind
+from edgekit.precision import Precision
 
 _TINY = 1e-12
 
@@ -42,18 +43,20 @@ class ParityRule:
 # sample is reported, never gated on alone: one sample at cosine 0.989 with every decision
 # unchanged is not a broken artifact.
 DEFAULT_RULES: dict[str, ParityRule] = {
-    "fp32": ParityRule(atol=1e-4, rtol=1e-3),
-    "fp16": ParityRule(min_mean_cosine=0.999, min_p1_cosine=0.995, min_snr_db=25.0, min_top1=0.99,
-                       min_channel_snr_db=30.0, min_position_agreement=0.99, max_accuracy_drop=0.5),
-    "int8": ParityRule(min_mean_cosine=0.99, min_p1_cosine=0.95, min_snr_db=15.0, min_top1=0.98,
-                       min_channel_snr_db=20.0, min_position_agreement=0.98, max_accuracy_drop=1.0),
+    Precision.FP32.value: ParityRule(atol=1e-4, rtol=1e-3),
+    Precision.FP16.value: ParityRule(min_mean_cosine=0.999, min_p1_cosine=0.995, min_snr_db=25.0, min_top1=0.99,
+                                     min_channel_snr_db=30.0, min_position_agreement=0.99,
+                                     max_accuracy_drop=0.5),
+    Precision.INT8.value: ParityRule(min_mean_cosine=0.99, min_p1_cosine=0.95, min_snr_db=15.0, min_top1=0.98,
+                                     min_channel_snr_db=20.0, min_position_agreement=0.98,
+                                     max_accuracy_drop=1.0),
 }
-DEFAULT_RULES["int8-dynamic"] = DEFAULT_RULES["int8"]
+DEFAULT_RULES[Precision.INT8_DYNAMIC.value] = DEFAULT_RULES[Precision.INT8.value]
 
 
 def rule_for(precision: str, **overrides: float | None) -> ParityRule:
     """The default rule of a precision with any given criteria replaced."""
-    base = DEFAULT_RULES.get(precision, DEFAULT_RULES["fp32"])
+    base = DEFAULT_RULES.get(precision, DEFAULT_RULES[Precision.FP32.value])
     return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
 
