@@ -106,9 +106,9 @@ def _compile(model: ModelPlan, cell: Cell, seed: int, out: Path) -> CellResult:
     art = compile_model(
         model.model, target=[cell.target], precision=cell.precision, inputs=list(model.inputs),
         dynamic=list(model.dynamic), weights=model.weights, eval_data=model.eval_data, out=out, force=True,
-        exporter=model.exporter, opset=model.opset, seed=seed, calibration=model.calib,
+        exporter=model.exporter, opset=model.opset, simplify=model.simplify, seed=seed, calibration=model.calib,
         calib_method=model.calib_method, calib_samples=model.calib_samples, preprocess=model.preprocess,
-        max_accuracy_drop=model.max_accuracy_drop,
+        max_accuracy_drop=model.max_accuracy_drop, fallback=model.fallback,
     )
     report = art.reports[cell.target]
     speed = measure(str(art.path), cell.target, BenchOptions(**BENCH))

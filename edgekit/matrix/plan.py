@@ -35,7 +35,8 @@ else:  # pragma: no cover
 PLAN_FILE = "edgekit.matrix.toml"
 TOP_KEYS = ("targets", "precisions", "required", "max-accuracy-drop", "seed", "models")
 MODEL_KEYS = ("model", "input", "dynamic", "weights", "eval", "calib", "calib-method", "calib-samples",
-              "preprocess", "exporter", "opset", "targets", "precisions", "max-accuracy-drop")
+              "preprocess", "exporter", "opset", "no-simplify", "no-fallback", "targets", "precisions",
+              "max-accuracy-drop")
 PATH_KEYS = ("weights", "eval", "calib")
 AUTO_PRECISIONS = ("fp32", "fp16", "int8")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -57,6 +58,8 @@ class ModelPlan:
     preprocess: str | None = None
     exporter: str = "auto"
     opset: int | None = None
+    simplify: bool = True
+    fallback: bool = True
     targets: tuple[str, ...] = ()
     precisions: tuple[str, ...] = ()
     max_accuracy_drop: float | None = None
@@ -164,6 +167,8 @@ def _model(name: str, table: Any, origin: str, base: Path, targets: tuple[str, .
         eval_data=paths["eval"], calib=paths["calib"],
         calib_method=str(table.get("calib-method", "minmax")), calib_samples=int(table.get("calib-samples", 128)),
         preprocess=table.get("preprocess"), exporter=str(table.get("exporter", "auto")), opset=table.get("opset"),
+        simplify=not _flag(table.get("no-simplify", False), "no-simplify", where),
+        fallback=not _flag(table.get("no-fallback", False), "no-fallback", where),
         targets=_names(table.get("targets", []), "targets", where, targets, allow_empty=True),
         precisions=_names(table.get("precisions", []), "precisions", where, (*precisions, "auto"), allow_empty=True),
         max_accuracy_drop=own_drop if own_drop is not None else drop,
@@ -194,6 +199,12 @@ def _names(value: Any, key: str, where: str, allowed: Any, allow_empty: bool = F
     if len(set(names)) != len(names):
         raise InputError(f"{where}: {key} names a value twice")
     return names
+
+
+def _flag(value: Any, key: str, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise InputError(f"{where}: {key} must be true or false, not {value!r}")
+    return value
 
 
 def _number(value: Any, key: str, where: str) -> float | None:
