@@ -13,16 +13,24 @@ from pathlib import Path
 import numpy as np
 
 
-def data():
-    """A data source that kills its process: always, or only the first time (MARK names a file)."""
-    mark = os.environ.get("EDGEKIT_TEST_CRASH_ONCE")
-    if mark is None or not Path(mark).exists():
-        if mark is not None:
-            Path(mark).write_text("crashed once")
-        os._exit(17)
+def _samples():
     rng = np.random.default_rng(0)
     for _ in range(16):
         yield {"x": rng.normal(size=(1, 64)).astype(np.float32)}
+
+
+def data_always():
+    """A data source that kills the process reading it, as a crashing model would."""
+    os._exit(17)
+
+
+def data_once():
+    """Kills its process the first time (EDGEKIT_TEST_CRASH_ONCE names the marker file), then works."""
+    mark = Path(os.environ["EDGEKIT_TEST_CRASH_ONCE"])
+    if not mark.exists():
+        mark.write_text("crashed once")
+        os._exit(17)
+    return _samples()
 '''
 
 
@@ -49,5 +57,6 @@ def mlp_onnx(path: Path, seed: int = 0, scale: float = 0.2, samples: int = 64) -
 
 
 def write_crash_module(folder: Path) -> str:
+    """Writes the importable module ``edgekit_test_crash`` into ``folder``; returns its name."""
     (folder / "edgekit_test_crash.py").write_text(CRASH_MODULE)
-    return "edgekit_test_crash:data"
+    return "edgekit_test_crash"

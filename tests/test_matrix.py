@@ -76,14 +76,14 @@ def test_local_matrix_runs_every_cell_and_reports(tmp_path, capsys, monkeypatch)
     np.savez(tmp_path / "tiny.npz", x=tiny)
     crash = write_crash_module(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))  # spawned workers inherit sys.path
-    monkeypatch.delenv("EDGEKIT_TEST_CRASH_ONCE", raising=False)
     (tmp_path / "edgekit.matrix.toml").write_text(
         'targets = ["cpu", "intel-cpu", "nvidia-gpu"]\nrequired = ["cpu"]\n'
         '[models.mlp]\nmodel = "mlp.onnx"\neval = "mlp.npz"\nno-simplify = true\n'
         '[models.big]\nmodel = "mlp.onnx"\neval = "mlp.npz"\ncalib = "tiny.npz"\nprecisions = ["int8"]\n'
         'targets = ["cpu"]\nno-simplify = true\nno-fallback = true\n'
         '[models.missing]\nmodel = "mlp.onnx"\neval = "nowhere.npz"\ntargets = ["cpu"]\nno-simplify = true\n'
-        f'[models.crash]\nmodel = "mlp.onnx"\neval = "{crash}"\ntargets = ["intel-cpu"]\nno-simplify = true\n')
+        f'[models.crash]\nmodel = "mlp.onnx"\neval = "{crash}:data_always"\ntargets = ["intel-cpu"]\n'
+        'no-simplify = true\n')
     out = tmp_path / "out"
     code = main(["matrix", str(tmp_path / "edgekit.matrix.toml"), "--out", str(out), "--jobs", "2"])
     err = capsys.readouterr().err
