@@ -345,14 +345,17 @@ def targets_cmd(as_json: bool) -> None:
 @click.option("--cluster", metavar="ray://HOST:PORT|HOST:PORT|auto",
               help="Run on a Ray cluster (nodes started with `edgekit worker`); auto: RAY_ADDRESS.")
 @click.option("--max-retries", default=2, show_default=True, type=int, help="Ray: retries of a cell whose worker died.")
-def matrix_cmd(plan_file: str, out: str, jobs: int, cluster: str | None, max_retries: int) -> None:
+@click.option("--artifacts", type=click.Path(file_okay=False),
+              help="Ray: a folder every node can write (shared file system) for cell bundles.")
+def matrix_cmd(plan_file: str, out: str, jobs: int, cluster: str | None, max_retries: int,
+               artifacts: str | None) -> None:
     """Build every model x target x precision of a release plan (edgekit.matrix.toml or pyproject)."""
     from edgekit.matrix.plan import load_plan
     from edgekit.matrix.report import progress_line
     from edgekit.matrix.runner import run_matrix
 
     plan = load_plan(plan_file)
-    result = run_matrix(plan, out, jobs=jobs, cluster=cluster, max_retries=max_retries,
+    result = run_matrix(plan, out, jobs=jobs, cluster=cluster, max_retries=max_retries, artifacts=artifacts,
                         on_result=lambda r: _echo_err(progress_line(r)))
     click.echo(f"matrix: {Path(out) / 'matrix.html'}")
     for key, path in result.document["bundles"].items():

@@ -179,3 +179,15 @@ def test_import_edgekit_does_not_import_ray():
     code = "import edgekit, edgekit.matrix.plan, edgekit.runtimes, sys; print('ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("cmd", ["matrix", "worker"])
+def test_help_without_ray_or_heavy_packages(cmd):
+    import subprocess
+
+    from tests.test_import_hygiene import BLOCKED, blocker
+
+    code = blocker((*BLOCKED, "ray")) + f"from edgekit.cli import main; raise SystemExit(main([{cmd!r}, '--help']))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "Usage" in proc.stdout

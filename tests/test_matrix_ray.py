@@ -132,3 +132,16 @@ def test_sharded_parity_on_ray_equals_single_process(ray_run, cluster):
                                  target="intel-cpu")
     assert sharded.samples == 10_000 and sharded.outputs == single.outputs
     assert sharded.accuracy == single.accuracy and sharded.passed == single.passed
+
+
+def test_artifacts_folder_instead_of_the_object_store(ray_run, cluster, tmp_path):
+    from edgekit.matrix.plan import Plan
+    from edgekit.matrix.runner import run_matrix
+
+    plan = ray_run[0]
+    one = Plan(plan.origin, (plan.model("mlp"),), ("intel-cpu",), ("fp32",))
+    shared = tmp_path / "shared"
+    result = run_matrix(one, tmp_path / "out", cluster=cluster["cluster"].address, artifacts=shared)
+    assert [c.status for c in result.cells] == ["passed"]
+    assert (shared / "cells/mlp/fp32/intel-cpu.edgekit/manifest.json").is_file()  # written by the worker
+    assert (tmp_path / "out/bundles/mlp-fp32.edgekit/manifest.json").is_file()

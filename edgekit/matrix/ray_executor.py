@@ -28,8 +28,12 @@ def resource_name(target: str) -> str:
 
 
 def run_ray(plan: Plan, cells: list[Cell], out: Path, on_result: OnResult, address: str,
-            max_retries: int = 2) -> list[CellResult]:
-    """Runs ``cells`` on the cluster at ``address`` (``ray://HOST:PORT``, ``HOST:PORT`` or ``auto``)."""
+            max_retries: int = 2, artifacts: Path | None = None) -> list[CellResult]:
+    """Runs ``cells`` on the cluster at ``address`` (``ray://HOST:PORT``, ``HOST:PORT`` or ``auto``).
+
+    Cell bundles travel back through the object store, or, with ``artifacts`` (a folder every
+    node can write, e.g. a shared file system), are written there by the workers directly.
+    """
     ray = _import_ray()
     owned = _connect(ray, address)
     try:
@@ -44,15 +48,17 @@ def run_ray(plan: Plan, cells: list[Cell], out: Path, on_result: OnResult, addre
                                  message=f"no worker for {cell.target}: no node advertises {resource}"),
                       results, on_result)
                 continue
-            # num_cpus=0: a node's edgekit-<target> slots, not its CPU count, bound its concurrent builds.
-            ref = task.options(resources={resource: 1}, num_cpus=0, max_retries=max_retries,
-                               retry_exceptions=False).remote(plan.model(cell.model), cell, plan.seed)
+            # One CPU per build: a node runs at most its CPU count of builds, and at most its
+            # edgekit-<target> slots of builds of one target.
+            ref = task.options(resources={resource: 1}, num_cpus=1, max_retries=max_retries,
+                               retry_exceptions=False).remote(plan.model(cell.model), cell, plan.seed,
+                                                            None if artifacts is None else str(artifacts))
             refs[ref] = cell
         while refs:
             done, _ = ray.wait(list(refs), num_returns=1)
             for ref in done:
                 cell = refs.pop(ref)
-                _emit(_collect(ray, ref, cell, out, max_retries), results, on_result)
+                _emit(_collect(ray, ref, cell, out, max_retries, artifacts), results, on_result)
         return results
     finally:
         if owned:
@@ -64,7 +70,7 @@ def _emit(result: CellResult, results: list[CellResult], on_result: OnResult) ->
     on_result(result)
 
 
-def _collect(ray: Any, ref: Any, cell: Cell, out: Path, max_retries: int) -> CellResult:
+def _collect(ray: Any, ref: Any, cell: Cell, out: Path, max_retries: int, artifacts: Path | None) -> CellResult:
     try:
         payload = ray.get(ref)
     except ray.exceptions.RayError as err:  # the worker died more often than it may be retried
@@ -72,19 +78,31 @@ def _collect(ray: Any, ref: Any, cell: Cell, out: Path, max_retries: int) -> Cel
                           message=f"the worker died building this cell ({max_retries + 1} tries): "
                                   f"{type(err).__name__}: {one_line(err, 300)}")
     result = CellResult.from_dict(payload["result"])
+    dest = out / cell_folder(cell)
     if payload["bundle_tar"] is not None:
-        dest = out / cell_folder(cell)
         _unpack(payload["bundle_tar"], dest)
+    elif artifacts is not None and result.bundle and (artifacts / result.bundle).resolve() != dest.resolve():
+        import shutil
+
+        if dest.exists():
+            shutil.rmtree(dest)
+        shutil.copytree(artifacts / result.bundle, dest)
     return result
 
 
-def _remote_cell(model: ModelPlan, cell: Cell, seed: int) -> dict[str, Any]:
-    """Runs on the worker node: builds the cell in a scratch folder and ships the bundle back."""
+def _remote_cell(model: ModelPlan, cell: Cell, seed: int, artifacts: str | None) -> dict[str, Any]:
+    """Runs on the worker node: builds the cell into ``artifacts``, or into a scratch folder whose
+    bundle is shipped back through the object store."""
     import ray
 
+    node = ray.get_runtime_context().get_node_id()
+    if artifacts is not None:
+        result = run_cell(model, cell, seed, artifacts)
+        result.host["ray_node_id"] = node
+        return {"result": result.to_dict(), "bundle_tar": None}
     with tempfile.TemporaryDirectory(prefix="edgekit-matrix-") as scratch:
         result = run_cell(model, cell, seed, scratch)
-        result.host["ray_node_id"] = ray.get_runtime_context().get_node_id()
+        result.host["ray_node_id"] = node
         blob = _pack(Path(scratch) / result.bundle) if result.bundle else None
     return {"result": result.to_dict(), "bundle_tar": blob}
 

@@ -31,12 +31,16 @@ class MatrixResult:
 
 
 def run_matrix(plan: Plan, out: str | Path, *, jobs: int = 1, cluster: str | None = None,
-               on_result: OnResult | None = None, max_retries: int = 2) -> MatrixResult:
-    """Runs every cell of ``plan`` into ``out`` (locally, or on the Ray cluster at ``cluster``)."""
+               on_result: OnResult | None = None, max_retries: int = 2,
+               artifacts: str | Path | None = None) -> MatrixResult:
+    """Runs every cell of ``plan`` into ``out`` (locally, or on the Ray cluster at ``cluster``;
+    ``artifacts``: a folder every Ray node writes cell bundles to instead of the object store)."""
     out_path = Path(out)
     out_path.mkdir(parents=True, exist_ok=True)
-    if jobs < 1:
-        raise InputError(f"--jobs must be >= 1, not {jobs}")
+    if jobs < 1 or max_retries < 0:
+        raise InputError(f"--jobs must be >= 1 and --max-retries >= 0, not {jobs} and {max_retries}")
+    if artifacts is not None and cluster is None:
+        raise InputError("--artifacts applies to --cluster runs", note="a local run writes into --out")
     cells = plan.cells()
     say = on_result or (lambda _r: None)
     if cluster is None:
@@ -46,8 +50,9 @@ def run_matrix(plan: Plan, out: str | Path, *, jobs: int = 1, cluster: str | Non
     else:
         from edgekit.matrix.ray_executor import run_ray
 
-        results, executor = run_ray(plan, cells, out_path, say, address=cluster, max_retries=max_retries), \
-            f"ray ({cluster})"
+        results = run_ray(plan, cells, out_path, say, address=cluster, max_retries=max_retries,
+                          artifacts=Path(artifacts) if artifacts is not None else None)
+        executor = f"ray ({cluster})"
     order = {c.key: i for i, c in enumerate(cells)}
     results.sort(key=lambda r: order[r.key])
     bundles, notes = _merge(results, out_path)
