@@ -121,8 +121,9 @@ def test_local_matrix_runs_every_cell_and_reports(tmp_path, capsys, monkeypatch)
 
 
 def test_sharded_parity_equals_single_process_on_10k_samples(tmp_path):
-    """Shards of different sizes and batchings, merged in a shuffled order after a JSON round
-    trip, give exactly the single-pass metrics, histogram, accuracy and verdict."""
+    """Shards merged in a shuffled order after a JSON round trip give exactly the single-pass
+    metrics, histogram, accuracy and verdict. (Shard edges fall on batch edges: int8-dynamic
+    quantizes each batch with its own scale, so a different batching is a different candidate.)"""
     from edgekit.compile.pipeline import compile_model
     from edgekit.matrix.shards import ShardEvaluator, merge_states, split
     from edgekit.parity.metrics import rule_for
@@ -133,10 +134,9 @@ def test_sharded_parity_equals_single_process_on_10k_samples(tmp_path):
     feeds, labels = {"x": data["x"]}, data["labels"]
     rule = rule_for("int8-dynamic")
 
-    single = merge_states([ShardEvaluator(str(model), str(tmp_path / "m.edgekit"), batch=64)
-                           .evaluate((feeds, labels), rule)], rule)
-    evaluator = ShardEvaluator(str(model), str(tmp_path / "m.edgekit"), batch=37)
-    states = [json.loads(json.dumps(evaluator.evaluate(s, rule))) for s in split(feeds, labels, 7)]
+    evaluator = ShardEvaluator(str(model), str(tmp_path / "m.edgekit"), batch=50)
+    single = merge_states([evaluator.evaluate((feeds, labels), rule)], rule)
+    states = [json.loads(json.dumps(evaluator.evaluate(s, rule))) for s in split(feeds, labels, 8)]
     random.Random(3).shuffle(states)
     sharded = merge_states(states, rule)
 

@@ -121,7 +121,7 @@ def test_sharded_parity_on_ray_equals_single_process(ray_run, cluster):
     from edgekit.parity.metrics import rule_for
 
     work = cluster["work"]
-    model = mlp_onnx(work / "big.onnx", seed=1, samples=10_000)
+    model = mlp_onnx(work / "big.onnx", seed=1, samples=10_240)  # 5 shards of 32 batches of 64
     bundle = str(ray_run[1].out / "bundles" / "mlp-fp32.edgekit")
     data = np.load(model.with_suffix(".npz"))
     feeds, labels = {"x": data["x"]}, data["labels"]
@@ -130,7 +130,7 @@ def test_sharded_parity_on_ray_equals_single_process(ray_run, cluster):
                           rule)
     sharded = ray_sharded_parity(str(work / "mlp.onnx"), bundle, feeds, labels, rule, shards=5, actors=2,
                                  target="intel-cpu")
-    assert sharded.samples == 10_000 and sharded.outputs == single.outputs
+    assert sharded.samples == 10_240 and sharded.outputs == single.outputs
     assert sharded.accuracy == single.accuracy and sharded.passed == single.passed
 
 

@@ -1,10 +1,11 @@
-"""The matrix's only door into the compiler: one cell (model × precision × target) in, a
-``CellResult`` out.
+"""The matrix's only door into the compiler: cells (model × precision × target) in,
+``CellResult`` out. This is the module to port when the compile pipeline changes shape.
 
-This is the module to port when the compile pipeline changes shape. Today each cell is one
-``compile_model`` call for one target, so the portable stages (export, simplify, quantize)
-run once per cell rather than once per model × precision; their outputs are deterministic,
-so every cell of a model × precision carries the same portable graph (checked by hash).
+``run_group`` builds the targets of one model × precision that this host can build with ONE
+``compile_model`` call (export, simplify and quantize run once; each target is built, checked
+and timed); ``run_cell`` builds one target alone (Ray, where each target goes to its own node,
+and the fallback when one target's build fails). The portable stages are deterministic, so
+every cell of a model × precision carries the same portable graph (checked by hash).
 """
 
 from __future__ import annotations
@@ -62,6 +63,11 @@ def cell_folder(cell: Cell) -> str:
     return f"cells/{cell.model}/{cell.precision}/{cell.target}.edgekit"
 
 
+def group_folder(cell: Cell) -> str:
+    """Where the bundle of a model × precision built in one compile goes."""
+    return f"cells/{cell.model}/{cell.precision}.edgekit"
+
+
 def host_facts() -> dict[str, Any]:
     from edgekit.hostinfo import fingerprint
 
@@ -73,49 +79,78 @@ def host_facts() -> dict[str, Any]:
 def run_cell(model: ModelPlan, cell: Cell, seed: int, out_root: str | Path) -> CellResult:
     """Builds, checks and times one cell into ``out_root/cell_folder(cell)``; never raises for the
     cell's own failures (they are the cell's result)."""
+    return run_group(model, [cell], seed, out_root)[0]
+
+
+def run_group(model: ModelPlan, cells: list[Cell], seed: int, out_root: str | Path) -> list[CellResult]:
+    """Builds the cells of one model × precision in one compile (portable stages once); a
+    target that fails to build sends the others back to one compile each, so it fails alone."""
     from edgekit.errors import EdgekitError, one_line
-    from edgekit.targets import get_target
+    from edgekit.targets import TargetBuildError, get_target
 
-    start = time.perf_counter()
-    base = CellResult(cell.model, cell.precision, cell.target, ERROR, host=host_facts())
-    reason = get_target(cell.target).probe()
-    if reason is not None:
-        base.status, base.message = NO_WORKER, f"no worker for {cell.target}: {reason}"
-        return base
-    rel = cell_folder(cell)
-    try:
-        result = _compile(model, cell, seed, Path(out_root) / rel)
-    except EdgekitError as err:
-        base.message = one_line(err, 400)
-    except Exception as err:  # noqa: BLE001 - a crashing model is its cell's failure, not the matrix's
-        log.debug("cell %s crashed", cell.key, exc_info=True)
-        base.message = f"{type(err).__name__}: {one_line(err, 400)}"
-    else:
-        result.bundle, result.host = rel, base.host
-        base = result
-    base.seconds = time.perf_counter() - start
-    return base
+    start, host = time.perf_counter(), host_facts()
+    results: dict[Cell, CellResult] = {}
+    todo = []
+    for cell in cells:
+        reason = get_target(cell.target).probe()
+        if reason is None:
+            todo.append(cell)
+        else:
+            results[cell] = CellResult(cell.model, cell.precision, cell.target, NO_WORKER, host=host,
+                                       message=f"no worker for {cell.target}: {reason}")
+    if todo:
+        rel = cell_folder(todo[0]) if len(todo) == 1 else group_folder(todo[0])
+        try:
+            results.update(_compile(model, todo, seed, Path(out_root), rel))
+        except TargetBuildError as err:
+            if len(todo) == 1:
+                results[todo[0]] = _error(todo[0], host, one_line(err, 400))
+            else:  # build each target alone, so that only the one that broke fails
+                results.update({c: run_cell(model, c, seed, out_root) for c in todo})
+        except EdgekitError as err:
+            results.update({c: _error(c, host, one_line(err, 400)) for c in todo})
+        except Exception as err:  # noqa: BLE001 - a crashing model is its cells' failure, not the matrix's
+            log.debug("cells %s crashed", [c.key for c in todo], exc_info=True)
+            results.update({c: _error(c, host, f"{type(err).__name__}: {one_line(err, 400)}") for c in todo})
+    seconds = (time.perf_counter() - start) / max(len(todo), 1)
+    for result in results.values():
+        result.host = result.host or host
+        result.seconds = result.seconds or (0.0 if result.status == NO_WORKER else seconds)
+    return [results[c] for c in cells]
 
 
-def _compile(model: ModelPlan, cell: Cell, seed: int, out: Path) -> CellResult:
+def _error(cell: Cell, host: dict[str, Any], message: str) -> CellResult:
+    return CellResult(cell.model, cell.precision, cell.target, ERROR, message=message, host=host)
+
+
+def _compile(model: ModelPlan, cells: list[Cell], seed: int, root: Path, rel: str) -> dict[Cell, CellResult]:
     from edgekit.bench import BenchOptions, _key_metric, measure
     from edgekit.compile.pipeline import compile_model
-    from edgekit.inspect import bundle_size
 
+    out = root / rel
     out.parent.mkdir(parents=True, exist_ok=True)
     art = compile_model(
-        model.model, target=[cell.target], precision=cell.precision, inputs=list(model.inputs),
+        model.model, target=[c.target for c in cells], precision=cells[0].precision, inputs=list(model.inputs),
         dynamic=list(model.dynamic), weights=model.weights, eval_data=model.eval_data, out=out, force=True,
         exporter=model.exporter, opset=model.opset, simplify=model.simplify, seed=seed, calibration=model.calib,
         calib_method=model.calib_method, calib_samples=model.calib_samples, preprocess=model.preprocess,
         max_accuracy_drop=model.max_accuracy_drop, fallback=model.fallback,
     )
-    report = art.reports[cell.target]
-    speed = measure(str(art.path), cell.target, BenchOptions(**BENCH))
     files = art.manifest.get("files", {})
-    return CellResult(
-        cell.model, cell.precision, cell.target, PASSED if report.passed else FAILED,
-        message="; ".join(report.failures), key_metric=_key_metric(report.to_dict()),
-        p50_ms=speed["p50_ms"], size_bytes=bundle_size(art.path),
-        portable_sha256=(files.get("model.onnx") or {}).get("sha256"), parity=report.to_dict(),
-    )
+    results = {}
+    for cell in cells:
+        report = art.reports[cell.target]
+        speed = measure(str(art.path), cell.target, BenchOptions(**BENCH))
+        results[cell] = CellResult(
+            cell.model, cell.precision, cell.target, PASSED if report.passed else FAILED,
+            message="; ".join(report.failures), key_metric=_key_metric(report.to_dict()),
+            p50_ms=speed["p50_ms"], size_bytes=target_size(art.manifest, cell.target), bundle=rel,
+            portable_sha256=(files.get("model.onnx") or {}).get("sha256"), parity=report.to_dict(),
+        )
+    return results
+
+
+def target_size(manifest: dict[str, Any], target: str) -> int:
+    """Bytes a one-target bundle would ship: every file but those of the other targets."""
+    others = {f for t in manifest["targets"] if t["name"] != target for f in t["files"].values()}
+    return sum(int(v["size"]) for k, v in manifest["files"].items() if k not in others)

@@ -1,9 +1,11 @@
-"""Merges single-target cell bundles of one model × precision into one multi-target bundle.
+"""Merges the targets that passed, from the cell bundles of one model × precision, into one
+multi-target bundle.
 
-Cells share their portable graph (same ``model.onnx`` hash); each target's files live in their
-own folder, so the merge copies the first bundle whole, adds the other targets' files and
-manifest entries, and records per target the host it was built and measured on. Each added
-target's parity evidence is kept beside its files (``targets/<name>/parity.*``).
+The cells share their portable graph (same ``model.onnx`` hash, checked); each target's files
+live in their own folder. The merged bundle takes the shared files (portable graph, golden
+samples, reports) from the first cell bundle, then each chosen target's files and manifest entry,
+recording the host it was built and measured on; each target's own parity evidence is kept
+beside its files (``targets/<name>/parity.*``).
 """
 
 from __future__ import annotations
@@ -18,37 +20,37 @@ from edgekit.errors import BundleError
 PARITY_FILES = ("parity.json", "parity.md", "parity.html")
 
 
-def merge_bundles(cells: list[tuple[Path, dict[str, Any]]], out: Path) -> Path:
-    """Writes ``out`` from ``(cell bundle, build host)`` pairs, all of one model and precision.
+def merge_bundles(picks: list[tuple[Path, str, dict[str, Any]]], out: Path) -> Path:
+    """Writes ``out`` from ``(cell bundle, target, build host)`` picks of one model and precision.
 
     Raises:
         BundleError: the cells do not share one portable graph or one precision.
     """
-    bundles = [bundle_io.read_bundle(path) for path, _ in cells]
-    first = bundles[0]
-    for other in bundles[1:]:
+    bundles = {path: bundle_io.read_bundle(path) for path, _, _ in picks}
+    first = bundles[picks[0][0]]
+    for other in bundles.values():
         if _portable_hash(other) != _portable_hash(first) or other.precision != first.precision:
-            raise BundleError(f"cannot merge {other.path} into {first.path}: a different portable graph "
+            raise BundleError(f"cannot merge {other.path} with {first.path}: a different portable graph "
                               "or precision")
     with bundle_io.staged_bundle(out) as staging:
-        shutil.copytree(first.path, staging, dirs_exist_ok=True)
-        (staging / bundle_io.MANIFEST).unlink()
+        owned = {f for t in first.manifest["targets"] for f in t["files"].values()}
+        for rel in first.manifest["files"]:
+            if rel not in owned and not rel.startswith("targets/"):
+                _copy(first.file(rel), staging / rel)
         manifest = {k: v for k, v in first.manifest.items() if k != "files"}
-        manifest["targets"] = [dict(first.manifest["targets"][0], build_host=cells[0][1])]
-        parity = dict(manifest["parity"])
-        parity["targets"] = dict(parity["targets"])
-        for bundle, (_, host) in zip(bundles[1:], cells[1:]):
-            entry = bundle.manifest["targets"][0]
+        manifest["targets"], verdicts = [], {}
+        for path, name, host in picks:
+            bundle = bundles[path]
+            entry = bundle.target(name)
             for rel in entry["files"].values():
                 _copy(bundle.file(rel), staging / rel)
-            folder = staging / "targets" / entry["name"]
-            for name in PARITY_FILES:
-                if (bundle.path / name).is_file():
-                    _copy(bundle.path / name, folder / name)
+            for file in PARITY_FILES:
+                if (bundle.path / file).is_file():
+                    _copy(bundle.path / file, staging / "targets" / name / file)
             manifest["targets"].append(dict(entry, build_host=host))
-            parity["targets"].update(bundle.manifest["parity"]["targets"])
-        parity["passed"] = all(t["passed"] for t in parity["targets"].values())
-        manifest["parity"] = parity
+            verdicts[name] = bundle.manifest["parity"]["targets"][name]
+        manifest["parity"] = dict(manifest["parity"], targets=verdicts,
+                                  passed=all(v["passed"] for v in verdicts.values()))
         bundle_io.commit_bundle(staging, out, manifest)
     return out
 
@@ -59,7 +61,6 @@ def _portable_hash(bundle: bundle_io.Bundle) -> str | None:
 
 def _copy(src: Path, dst: Path) -> None:
     if dst.exists():
-        raise BundleError(f"merging bundles: two targets both write {dst.name}")
+        raise BundleError(f"merging bundles: two targets both write {dst}")
     dst.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(src, dst)
-

@@ -77,7 +77,7 @@ def _merge(results: list[CellResult], out: Path) -> tuple[dict[str, str], list[s
         model, precision = key.split("/")
         dest = out / "bundles" / f"{model}-{precision}.edgekit"
         try:
-            merge_bundles([(out / r.bundle, r.host) for r in group if r.bundle], dest)
+            merge_bundles([(out / r.bundle, r.target, r.host) for r in group if r.bundle], dest)
         except EdgekitError as err:
             notes.append(f"{key}: not merged: {err}")
             continue
