@@ -104,6 +104,7 @@ def test_local_matrix_runs_every_cell_and_reports(tmp_path, capsys, monkeypatch)
     passed = cells["mlp/fp32/cpu"]
     assert passed["p50_ms"] > 0 and passed["size_bytes"] > 0 and "accuracy" in passed["key_metric"]
     assert passed["portable_sha256"] == cells["mlp/fp32/intel-cpu"]["portable_sha256"]
+    assert doc["fastest"] == {"mlp/cpu": "fp32", "mlp/intel-cpu": "fp32"}  # failed cells are never chosen
     html = (out / "matrix.html").read_text()
     link = cells["big/int8/cpu"]["parity_html"]
     assert f'href="{link}"' in html and (out / link).is_file()

@@ -37,8 +37,20 @@ def matrix_document(results: list[CellResult], *, plan_origin: str, executor: st
         "columns": [{"target": t, "precision": p} for t, p in columns],
         "cells": [_cell_dict(r, required) for r in results],
         "bundles": bundles,
+        "fastest": fastest_passing(results),
         "notes": notes,
     }
+
+
+def fastest_passing(results: list[CellResult]) -> dict[str, str]:
+    """``model/target`` → the precision with the lowest p50 among the cells that passed (what
+    ``--precision auto`` would ship), measured on the node that built the cell."""
+    best: dict[str, CellResult] = {}
+    for r in results:
+        key = f"{r.model}/{r.target}"
+        if r.status == PASSED and r.p50_ms is not None and (key not in best or r.p50_ms < best[key].p50_ms):
+            best[key] = r
+    return {k: r.precision for k, r in best.items()}
 
 
 def _cell_dict(r: CellResult, required: tuple[str, ...]) -> dict[str, Any]:
