@@ -192,3 +192,25 @@ def test_help_without_ray_or_heavy_packages(cmd):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "Usage" in proc.stdout
+
+
+def test_a_target_that_cannot_build_fails_alone_in_a_shared_compile(tmp_path):
+    """OpenVINO cannot convert ai.onnx.ml Scaler, onnxruntime runs it: the model × precision's one
+    compile fails on intel-cpu, and the cells are rebuilt one by one so cpu still passes."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from edgekit.matrix.compiler import run_group
+    from edgekit.matrix.plan import ModelPlan
+
+    graph = helper.make_graph(
+        [helper.make_node("Scaler", ["x"], ["y"], domain="ai.onnx.ml", offset=[0.5] * 4, scale=[2.0] * 4)], "s",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "s.onnx"))
+    cells = [Cell("s", "fp32", "cpu"), Cell("s", "fp32", "intel-cpu")]
+    cpu, intel = run_group(ModelPlan("s", str(tmp_path / "s.onnx"), simplify=False), cells, 0, tmp_path / "out")
+    assert cpu.status == "passed" and cpu.bundle == "cells/s/fp32/cpu.edgekit"
+    assert intel.status == "error" and "intel-cpu" in intel.message and intel.bundle is None
