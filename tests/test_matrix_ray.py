@@ -85,6 +85,10 @@ def test_target_builds_land_on_nodes_that_advertise_them(ray_run):
             assert f"edgekit-{cell.target}" in nodes[cell.host["ray_node_id"]], cell
     intel = cells["mlp/fp32/intel-cpu"]
     assert intel.status == "passed" and "edgekit-intel-cpu" in nodes[intel.host["ray_node_id"]]
+    # The second node offers both targets: the model x precision was one compile there.
+    cpu = cells["mlp/fp32/cpu"]
+    assert cpu.host["ray_node_id"] == intel.host["ray_node_id"]
+    assert cpu.bundle == intel.bundle == "cells/mlp/fp32.edgekit"
     assert sorted(lines) == sorted(cells)  # one progress report per cell
     manifest = json.loads((result.out / "bundles" / "mlp-fp32.edgekit" / "manifest.json").read_text())
     assert [t["name"] for t in manifest["targets"]] == ["cpu", "intel-cpu"]
