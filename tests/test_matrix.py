@@ -23,13 +23,30 @@ def test_plan_reads_models_and_expands_auto(tmp_path):
         '[models.b]\nmodel = "mlp.onnx"\ntargets = ["cpu"]\nprecisions = ["auto", "fp32"]\n')
     plan = load_plan(tmp_path)  # a folder: its edgekit.matrix.toml
     a = plan.model("a")
-    assert a.model == str(tmp_path / "mlp.onnx") and a.eval_data == str(tmp_path / "mlp.npz")
-    assert a.max_accuracy_drop == 2.0 and plan.required == ("cpu",)
+    assert a.model == str(tmp_path / "mlp.onnx") and a.options.eval_data == str(tmp_path / "mlp.npz")
+    assert a.options.max_accuracy_drop == 2.0 and plan.required == ("cpu",)
     cells = plan.cells()
     assert [c for c in cells if c.model == "a"] == [Cell("a", p, t) for p in ("fp32", "fp16", "int8")
                                                    for t in ("cpu", "intel-cpu")]
     # No calibration data: auto leaves int8 out rather than failing the cell.
     assert [c.precision for c in cells if c.model == "b"] == ["fp32", "fp16"]
+
+
+def test_plan_option_keys_are_the_compile_option_table(tmp_path):
+    """Every compile flag but those the matrix sets per cell is a model key (and a top-level default),
+    parsed by its Option row into the model's CompileOptions."""
+    from edgekit.compiler.options import COMPILE_OPTIONS
+    from edgekit.matrix.plan import MATRIX_FLAGS, MODEL_KEYS, parse_plan
+
+    assert set(MODEL_KEYS) - {"model", "targets", "precisions"} == {o.flag for o in COMPILE_OPTIONS} - set(MATRIX_FLAGS)
+    plan = parse_plan({"keep-fp32": True, "calib-samples": 16, "models": {
+        "m": {"model": "x.onnx", "static-shapes": True, "no-fallback": True, "input": "x:1x4", "weights": "w.st",
+              "calib-samples": 32, "exporter": "torchscript", "calib": "pkg.mod:data"},
+        "n": {"model": "x.onnx"}}}, "plan", tmp_path)
+    m, n = plan.model("m").options, plan.model("n").options
+    assert m.static_shapes and m.keep_fp32 and not m.fallback and m.calib_samples == 32 and n.calib_samples == 16
+    assert m.inputs[0].name == "x" and m.inputs[0].shape == (1, 4) and m.exporter == "torchscript"
+    assert m.weights == tmp_path / "w.st" and m.calibration == "pkg.mod:data" and n.keep_fp32
 
 
 def test_plan_in_pyproject_is_not_a_compile_setting(tmp_path):
@@ -52,6 +69,11 @@ def test_plan_in_pyproject_is_not_a_compile_setting(tmp_path):
     ('[models.m]\nweights = "w.safetensors"\n', "has no model"),
     ('[models.m]\nmodel = "x.onnx"\nno-simplify = "yes"\n', "no-simplify must be true or false"),
     ('targets = [\n', "cannot read matrix plan"),
+    ('[models.m]\nmodel = "x.onnx"\nout = "o.edgekit"\n', "[models.m] has unknown key(s): out"),
+    ('[models.m]\nmodel = "x.onnx"\ncalib-method = "mean"\n', "calib-method names unknown value: mean"),
+    ('[models.m]\nmodel = "x.onnx"\ninput = "x:1xq"\n', "[models.m]: --input 'x:1xq' is not of the form"),
+    ('calib-samples = 0\n[models.m]\nmodel = "x.onnx"\n', "[models.m]: --calib-samples must be at least 1"),
+    ('opset = "17"\n[models.m]\nmodel = "x.onnx"\n', "opset must be an integer"),
 ])
 def test_bad_plan_is_one_line_and_exit_2(tmp_path, capsys, text, expected):
     plan = tmp_path / "edgekit.matrix.toml"
@@ -125,12 +147,14 @@ def test_sharded_parity_equals_single_process_on_10k_samples(tmp_path):
     """Shards merged in a shuffled order after a JSON round trip give exactly the single-pass
     metrics, histogram, accuracy and verdict. (Shard edges fall on batch edges: int8-dynamic
     quantizes each batch with its own scale, so a different batching is a different candidate.)"""
-    from edgekit.compile.pipeline import compile_model
+    from edgekit.compiler.options import CompileOptions
+    from edgekit.compiler.pipeline import compile_model
     from edgekit.matrix.shards import ShardEvaluator, merge_states, split
     from edgekit.parity.metrics import rule_for
 
     model = mlp_onnx(tmp_path / "mlp.onnx", samples=10_000)
-    compile_model(str(model), precision="int8-dynamic", simplify=False, out=tmp_path / "m.edgekit")
+    opts = CompileOptions.from_keywords(precision="int8-dynamic", simplify=False, out=tmp_path / "m.edgekit")
+    compile_model(str(model), None, opts)
     data = np.load(model.with_suffix(".npz"))
     feeds, labels = {"x": data["x"]}, data["labels"]
     rule = rule_for("int8-dynamic")
@@ -200,6 +224,7 @@ def test_a_target_that_cannot_build_fails_alone_in_a_shared_compile(tmp_path):
     import onnx
     from onnx import TensorProto, helper
 
+    from edgekit.compiler.options import CompileOptions
     from edgekit.matrix.compiler import run_group
     from edgekit.matrix.plan import ModelPlan
 
@@ -211,6 +236,7 @@ def test_a_target_that_cannot_build_fails_alone_in_a_shared_compile(tmp_path):
     model.ir_version = 8
     onnx.save(model, str(tmp_path / "s.onnx"))
     cells = [Cell("s", "fp32", "cpu"), Cell("s", "fp32", "intel-cpu")]
-    cpu, intel = run_group(ModelPlan("s", str(tmp_path / "s.onnx"), simplify=False), cells, 0, tmp_path / "out")
+    plan = ModelPlan("s", str(tmp_path / "s.onnx"), CompileOptions(simplify=False))
+    cpu, intel = run_group(plan, cells, 0, tmp_path / "out")
     assert cpu.status == "passed" and cpu.bundle == "cells/s/fp32/cpu.edgekit"
     assert intel.status == "error" and "intel-cpu" in intel.message and intel.bundle is None

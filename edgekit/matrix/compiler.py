@@ -14,10 +14,11 @@ import logging
 import os
 import socket
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from edgekit.layout import Layout
 from edgekit.matrix.plan import Cell, ModelPlan
 
 log = logging.getLogger("edgekit.matrix")
@@ -125,17 +126,13 @@ def _error(cell: Cell, host: dict[str, Any], message: str) -> CellResult:
 
 def _compile(model: ModelPlan, cells: list[Cell], seed: int, root: Path, rel: str) -> dict[Cell, CellResult]:
     from edgekit.bench import BenchOptions, _key_metric, measure
-    from edgekit.compile.pipeline import compile_model
+    from edgekit.compiler.pipeline import compile_model
 
     out = root / rel
     out.parent.mkdir(parents=True, exist_ok=True)
-    art = compile_model(
-        model.model, target=[c.target for c in cells], precision=cells[0].precision, inputs=list(model.inputs),
-        dynamic=list(model.dynamic), weights=model.weights, eval_data=model.eval_data, out=out, force=True,
-        exporter=model.exporter, opset=model.opset, simplify=model.simplify, seed=seed, calibration=model.calib,
-        calib_method=model.calib_method, calib_samples=model.calib_samples, preprocess=model.preprocess,
-        max_accuracy_drop=model.max_accuracy_drop, fallback=model.fallback,
-    )
+    opts = replace(model.options, target=tuple(c.target for c in cells), precision=cells[0].precision, out=out,
+                   force=True, seed=seed)
+    art = compile_model(model.model, None, opts, log.debug)
     files = art.manifest.get("files", {})
     results = {}
     for cell in cells:
@@ -145,7 +142,7 @@ def _compile(model: ModelPlan, cells: list[Cell], seed: int, root: Path, rel: st
             cell.model, cell.precision, cell.target, PASSED if report.passed else FAILED,
             message="; ".join(report.failures), key_metric=_key_metric(report.to_dict()),
             p50_ms=speed["p50_ms"], size_bytes=target_size(art.manifest, cell.target), bundle=rel,
-            portable_sha256=(files.get("model.onnx") or {}).get("sha256"), parity=report.to_dict(),
+            portable_sha256=(files.get(Layout.PORTABLE_MODEL) or {}).get("sha256"), parity=report.to_dict(),
         )
     return results
 

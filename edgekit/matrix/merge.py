@@ -16,8 +16,9 @@ from typing import Any
 
 from edgekit import bundle as bundle_io
 from edgekit.errors import BundleError
+from edgekit.layout import Layout
 
-PARITY_FILES = ("parity.json", "parity.md", "parity.html")
+PARITY_FILES = (Layout.PARITY_JSON, Layout.PARITY_MD, Layout.PARITY_HTML)
 
 
 def merge_bundles(picks: list[tuple[Path, str, dict[str, Any]]], out: Path) -> Path:
@@ -56,7 +57,7 @@ def merge_bundles(picks: list[tuple[Path, str, dict[str, Any]]], out: Path) -> P
 
 
 def _portable_hash(bundle: bundle_io.Bundle) -> str | None:
-    return (bundle.manifest["files"].get("model.onnx") or {}).get("sha256")
+    return (bundle.manifest["files"].get(Layout.PORTABLE_MODEL) or {}).get("sha256")
 
 
 def _copy(src: Path, dst: Path) -> None:

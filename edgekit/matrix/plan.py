@@ -1,12 +1,15 @@
 """The release plan: ``edgekit.matrix.toml`` or ``[tool.edgekit.matrix]`` in pyproject.toml.
 
 Parsed once into frozen dataclasses; every key is checked, so a typo is one clear error
-(exit 2) rather than a silently ignored setting. Model keys equal ``edgekit compile`` flag names.
+(exit 2) rather than a silently ignored setting. Option keys are ``edgekit compile`` flag
+names, taken from the one option table (``compiler/options.COMPILE_OPTIONS``) and parsed into
+a ``CompileOptions`` per model; a key at the top is every model's default. The matrix owns
+the flags it varies or sets per cell (``MATRIX_FLAGS``).
 
     targets = ["cpu", "intel-cpu", "nvidia-gpu"]
     precisions = ["fp32", "int8"]          # "auto": fp32, fp16, and int8 where a model has calib
     required = ["cpu"]                     # a failing cell of these targets fails the matrix
-    max-accuracy-drop = 1.0                # the parity rule's override, for every model
+    max-accuracy-drop = 1.0                # a compile option at the top: every model's default
 
     [models.digits]
     model = "examples.digits.model:create"
@@ -21,11 +24,13 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgekit.compiler.options import COMPILE_OPTIONS, CompileOptions, Option
 from edgekit.errors import InputError
+from edgekit.precision import PRECISIONS, Precision
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -33,36 +38,26 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 PLAN_FILE = "edgekit.matrix.toml"
-TOP_KEYS = ("targets", "precisions", "required", "max-accuracy-drop", "seed", "models")
-MODEL_KEYS = ("model", "input", "dynamic", "weights", "eval", "calib", "calib-method", "calib-samples",
-              "preprocess", "exporter", "opset", "no-simplify", "no-fallback", "targets", "precisions",
-              "max-accuracy-drop")
-PATH_KEYS = ("weights", "eval", "calib")
-AUTO_PRECISIONS = ("fp32", "fp16", "int8")
+# Compile flags the matrix sets itself: the axes (targets/precisions keys), each cell's output
+# folder, and the plan-wide seed; a per-cell JUnit file would be overwritten cell by cell.
+MATRIX_FLAGS = ("target", "precision", "out", "force", "junit", "seed")
+PLAN_OPTIONS: dict[str, Option] = {o.flag: o for o in COMPILE_OPTIONS if o.flag not in MATRIX_FLAGS}
+MODEL_KEYS = ("model", "targets", "precisions", *PLAN_OPTIONS)
+TOP_KEYS = ("targets", "precisions", "required", "seed", "models", *PLAN_OPTIONS)
+AUTO_PRECISIONS = (Precision.FP32, Precision.FP16, Precision.INT8)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 @dataclass(frozen=True)
 class ModelPlan:
-    """One model of the release: a MODEL string with everything ``compile`` needs for it."""
+    """One model of the release: a MODEL string and its compile options (target, precision and
+    out are set per cell)."""
 
     name: str
     model: str
-    inputs: tuple[str, ...] = ()
-    dynamic: tuple[str, ...] = ()
-    weights: str | None = None
-    eval_data: str | None = None
-    calib: str | None = None
-    calib_method: str = "minmax"
-    calib_samples: int = 128
-    preprocess: str | None = None
-    exporter: str = "auto"
-    opset: int | None = None
-    simplify: bool = True
-    fallback: bool = True
+    options: CompileOptions = field(default_factory=CompileOptions)
     targets: tuple[str, ...] = ()
     precisions: tuple[str, ...] = ()
-    max_accuracy_drop: float | None = None
 
 
 @dataclass(frozen=True)
@@ -99,9 +94,11 @@ class Plan:
 
 
 def model_precisions(model: ModelPlan, default: tuple[str, ...]) -> list[str]:
+    """The model's precisions; ``auto`` is fp32, fp16 and, when the model has calibration data, int8."""
     out: list[str] = []
     for p in model.precisions or default:
-        expanded = [a for a in AUTO_PRECISIONS if a != "int8" or model.calib] if p == "auto" else [p]
+        expanded = [a.value for a in AUTO_PRECISIONS if not a.needs_calibration or model.options.calibration] \
+            if p == "auto" else [p]
         out.extend(e for e in expanded if e not in out)
     return out
 
@@ -127,27 +124,25 @@ def load_plan(path: str | Path) -> Plan:
 
 def parse_plan(data: dict[str, Any], origin: str, base: Path) -> Plan:
     """Validates a plan's table; relative data paths are taken from ``base`` (the file's folder)."""
-    from edgekit.compile.quantize import PRECISIONS
     from edgekit.targets import TARGETS
 
     _check_keys(data, TOP_KEYS, origin)
     targets = _names(data.get("targets", ["cpu"]), "targets", origin, TARGETS)
     precisions = _names(data.get("precisions", ["fp32"]), "precisions", origin, (*PRECISIONS, "auto"))
     required = _names(data.get("required", []), "required", origin, targets, allow_empty=True)
-    drop = _number(data.get("max-accuracy-drop"), "max-accuracy-drop", origin)
+    defaults = _option_keywords(data, origin, base)
     seed = data.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise InputError(f"{origin}: seed must be an integer, not {seed!r}")
     models_table = data.get("models")
     if not isinstance(models_table, dict) or not models_table:
         raise InputError(f"{origin} lists no models", note="add a [models.NAME] table with at least model = \"…\"")
-    models = tuple(_model(name, table, origin, base, targets, PRECISIONS, drop)
-                   for name, table in models_table.items())
+    models = tuple(_model(name, table, origin, base, targets, defaults) for name, table in models_table.items())
     return Plan(origin, models, targets, precisions, required, seed)
 
 
 def _model(name: str, table: Any, origin: str, base: Path, targets: tuple[str, ...],
-           precisions: tuple[str, ...], drop: float | None) -> ModelPlan:
+           defaults: dict[str, Any]) -> ModelPlan:
     where = f"{origin} [models.{name}]"
     if not _NAME.match(name):
         raise InputError(f"{where}: a model name may hold letters, digits, '.', '_' and '-' only")
@@ -159,20 +154,45 @@ def _model(name: str, table: Any, origin: str, base: Path, targets: tuple[str, .
         raise InputError(f"{where} has no model", note="model = \"file.onnx\" or \"package.module:factory\"")
     if ":" not in model and not Path(model).is_absolute() and (base / model).exists():
         model = str(base / model)
-    paths = {k: _path(table.get(k), k, where, base) for k in PATH_KEYS}
-    own_drop = _number(table.get("max-accuracy-drop"), "max-accuracy-drop", where)
+    keywords = {**defaults, **_option_keywords(table, where, base)}
+    try:
+        options = CompileOptions.from_keywords(**keywords)
+        _ = options.quant  # checks calib-method and calib-samples now, not in every cell
+    except InputError as err:
+        raise InputError(f"{where}: {err.message}", note=err.note) from err
     return ModelPlan(
-        name=name, model=model, inputs=_strings(table.get("input", ()), "input", where),
-        dynamic=_strings(table.get("dynamic", ()), "dynamic", where), weights=paths["weights"],
-        eval_data=paths["eval"], calib=paths["calib"],
-        calib_method=str(table.get("calib-method", "minmax")), calib_samples=int(table.get("calib-samples", 128)),
-        preprocess=table.get("preprocess"), exporter=str(table.get("exporter", "auto")), opset=table.get("opset"),
-        simplify=not _flag(table.get("no-simplify", False), "no-simplify", where),
-        fallback=not _flag(table.get("no-fallback", False), "no-fallback", where),
+        name=name, model=model, options=options,
         targets=_names(table.get("targets", []), "targets", where, targets, allow_empty=True),
-        precisions=_names(table.get("precisions", []), "precisions", where, (*precisions, "auto"), allow_empty=True),
-        max_accuracy_drop=own_drop if own_drop is not None else drop,
+        precisions=_names(table.get("precisions", []), "precisions", where, (*PRECISIONS, "auto"), allow_empty=True),
     )
+
+
+def _option_keywords(table: dict[str, Any], where: str, base: Path) -> dict[str, Any]:
+    """``edgekit.compile`` keywords from a table's compile-flag keys, each checked by its ``Option`` row."""
+    return {PLAN_OPTIONS[k].keyword: _option_value(PLAN_OPTIONS[k], v, where, base)
+            for k, v in table.items() if k in PLAN_OPTIONS}
+
+
+def _option_value(option: Option, value: Any, where: str, base: Path) -> Any:
+    key = option.flag
+    if option.multiple:
+        return list(_strings(value, key, where))
+    if option.kind == "flag":
+        return option.keyword_value(_flag(value, key, where))
+    if option.kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InputError(f"{where}: {key} must be an integer, not {value!r}")
+        return value
+    if option.kind == "float":
+        return _number(value, key, where)
+    if not isinstance(value, str) or not value:
+        raise InputError(f"{where}: {key} must be a non-empty string, not {value!r}")
+    if option.choices and value not in option.choices:
+        raise InputError(f"{where}: {key} names unknown value: {value}",
+                         note=f"choose from: {', '.join(option.choices)}")
+    if option.kind in ("file", "path") or option.metavar == "DATA":
+        return _path(value, base)
+    return value
 
 
 def _check_keys(table: dict[str, Any], allowed: tuple[str, ...], where: str) -> None:
@@ -215,12 +235,8 @@ def _number(value: Any, key: str, where: str) -> float | None:
     return float(value)
 
 
-def _path(value: Any, key: str, where: str, base: Path) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value:
-        raise InputError(f"{where}: {key} must be a path or package.module:callable string")
+def _path(value: str, base: Path) -> str:
+    """A file or DATA value taken from the plan's folder; a module:callable data source stays as is."""
     if ":" in value and not Path(value).exists():
-        return value  # a module:callable data source
-    path = Path(value) if Path(value).is_absolute() else base / value
-    return str(path)
+        return value
+    return str(Path(value) if Path(value).is_absolute() else base / value)

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from edgekit.layout import Layout
 from edgekit.matrix.compiler import NO_WORKER, PASSED, CellResult
 
 SCHEMA_FILE = Path(__file__).with_name("matrix.schema.json")
@@ -56,7 +57,7 @@ def fastest_passing(results: list[CellResult]) -> dict[str, str]:
 def _cell_dict(r: CellResult, required: tuple[str, ...]) -> dict[str, Any]:
     data = {k: v for k, v in r.to_dict().items() if k != "parity"}
     data["required"] = r.target in required
-    data["parity_html"] = f"{r.bundle}/parity.html" if r.bundle else None
+    data["parity_html"] = f"{r.bundle}/{Layout.PARITY_HTML}" if r.bundle else None
     return data
 
 
@@ -92,7 +93,7 @@ def markdown(doc: dict[str, Any]) -> str:
                 continue
             icon, parts = _cell_text(cell)
             if cell["status"] != PASSED and cell["bundle"]:
-                icon = f"[{icon}]({cell['bundle']}/parity.md)"
+                icon = f"[{icon}]({cell['bundle']}/{Layout.PARITY_MD})"
             row.append("<br>".join([f"**{icon}**", *(p.replace("|", "\\|") for p in parts)]))
         lines.append(f"| {model} | " + " | ".join(row) + " |")
     if doc["required_failures"]:

@@ -24,8 +24,8 @@ class ShardEvaluator:
     """Holds both runtimes (loaded once) and turns shards into mergeable states."""
 
     def __init__(self, reference_onnx: str, bundle: str, target: str | None = None, batch: int = 64) -> None:
+        from edgekit.backends.onnxruntime.runtime import OnnxRuntime
         from edgekit.runtimes import load
-        from edgekit.runtimes.onnxruntime import OnnxRuntime
 
         self.reference = OnnxRuntime(Path(reference_onnx), optimization="none")
         self.candidate = load(bundle, target, accept_failed=True)
