@@ -170,6 +170,8 @@ def test_sharded_parity_equals_single_process_on_10k_samples(tmp_path):
     assert sharded.histograms == single.histograms and sum(single.histograms["y"]) == 100_000
     assert sharded.accuracy == single.accuracy and sharded.passed == single.passed
     assert single.outputs["y"].max_abs > 0  # int8 differs: the sums compared are not all zeros
+    # The per-kind statistics (issue 15) merge too: the cosines of all 10k samples, the output kind.
+    assert single.outputs["y"].mean_cosine < 1.0 and single.outputs["y"].kind == "logits"
 
 
 def test_exact_sum_is_order_independent_where_float_sum_is_not():

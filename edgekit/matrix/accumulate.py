@@ -11,11 +11,12 @@ whatever the sharding. Pure numpy + stdlib; the state serialises to JSON-safe di
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from edgekit.parity.kinds import KindStats
 from edgekit.parity.metrics import OutputAccumulator, OutputMetrics, ParityRule
 
 # Absolute-error histogram: decades from 1e-9 to 1e3, plus under/overflow bins.
@@ -87,20 +88,22 @@ class ShardAccumulator(OutputAccumulator):
         self.min_atol = max(self.min_atol, other.min_atol)
         self.min_cosine = min(self.min_cosine, other.min_cosine)
         self.shape_error = self.shape_error or other.shape_error
+        self.kinds.merge(other.kinds)  # output kind, per-sample cosines, per-channel sums
         for key, s in self.sums.items():
             s.merge(other.sums[key])
         self.histogram = [a + b for a, b in zip(self.histogram, other.histogram)]
 
     def result(self) -> OutputMetrics:
         self.sum_abs, self.signal, self.noise = (self.sums[k].value for k in ("abs", "signal", "noise"))
-        return super().result()
+        # A shard does not know where its samples sit in the whole data set: no worst-sample index.
+        return replace(super().result(), worst_sample=None)
 
     def state(self) -> dict[str, Any]:
         """JSON-safe state, for crossing process or node boundaries."""
         keys = ("elements", "max_abs", "max_rel", "min_cosine", "nonfinite", "cand_nonfinite", "violations",
                 "min_atol", "top1_total", "top1_same", "shape_error", "histogram")
         return {"name": self.name, **{k: getattr(self, k) for k in keys},
-                "sums": {k: list(s.partials) for k, s in self.sums.items()}}
+                "sums": {k: list(s.partials) for k, s in self.sums.items()}, "kinds": self.kinds.state()}
 
     @classmethod
     def from_state(cls, data: dict[str, Any], rule: ParityRule) -> ShardAccumulator:
@@ -108,6 +111,8 @@ class ShardAccumulator(OutputAccumulator):
         for key, value in data.items():
             if key == "sums":
                 acc.sums = {k: ExactSum(list(v)) for k, v in value.items()}
+            elif key == "kinds":
+                acc.kinds = KindStats.from_state(acc.name, value)
             elif key != "name":
                 setattr(acc, key, list(value) if key == "histogram" else value)
         return acc

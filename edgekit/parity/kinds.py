@@ -16,9 +16,11 @@ reported), ``embedding`` and ``tensor`` (robust error statistics only).
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
@@ -112,6 +114,57 @@ class KindStats:
         size = rb.shape[axis]
         now = _Channels(rb.sum(axes), (rb * rb).sum(axes), ((rb - cb) ** 2).sum(axes),
                         np.full(size, rb.size / size), rb.min(axes), rb.max(axes))
+        self._merge_channel(axis, now)
+
+    # --- shards (edgekit/matrix merges the statistics of many processes) -------------------------
+
+    def state(self) -> dict[str, Any]:
+        """JSON-safe state, for crossing process or node boundaries."""
+        return {"ndim": self.ndim, "last_dims": sorted(self.last_dims), "cosines": list(self.cosines),
+                "samples": self.samples, "ref_min": self.ref_min, "ref_max": self.ref_max,
+                "rows_sum_one": self.rows_sum_one, "exp_rows_sum_one": self.exp_rows_sum_one,
+                "argmax": sorted(self.argmax.items()), "positions": self.positions,
+                "positions_same": self.positions_same,
+                "channels": [[axis, None if ch is None else {f.name: getattr(ch, f.name).tolist()
+                                                             for f in fields(ch)}]
+                             for axis, ch in sorted(self.channels.items())]}
+
+    @classmethod
+    def from_state(cls, name: str, data: dict[str, Any]) -> KindStats:
+        stats = cls(name)
+        for key in ("ndim", "samples", "ref_min", "ref_max", "rows_sum_one", "exp_rows_sum_one",
+                    "positions", "positions_same"):
+            setattr(stats, key, data[key])
+        stats.last_dims, stats.cosines = set(data["last_dims"]), list(data["cosines"])
+        stats.argmax = Counter({int(k): int(v) for k, v in data["argmax"]})
+        stats.channels = {int(axis): None if ch is None else _Channels(**{k: np.asarray(v) for k, v in ch.items()})
+                          for axis, ch in data["channels"]}
+        return stats
+
+    def merge(self, other: KindStats) -> None:
+        """Folds another shard's statistics into these. Cosines are appended (mean and percentile
+        do not depend on their order); per-channel sums add as floats."""
+        if other.ndim is None:
+            return
+        if self.ndim is None:
+            self.__dict__.update(KindStats.from_state(self.name, other.state()).__dict__)
+            return
+        self.last_dims |= other.last_dims
+        self.cosines += other.cosines
+        self.samples += other.samples
+        self.ref_min, self.ref_max = min(self.ref_min, other.ref_min), max(self.ref_max, other.ref_max)
+        self.rows_sum_one &= other.rows_sum_one
+        self.exp_rows_sum_one &= other.exp_rows_sum_one
+        self.argmax.update(other.argmax)
+        self.positions += other.positions
+        self.positions_same += other.positions_same
+        for axis, ch in other.channels.items():
+            if ch is None or self.channels.get(axis, ch) is None:
+                self.channels[axis] = None
+            else:
+                self._merge_channel(axis, ch)
+
+    def _merge_channel(self, axis: int, now: _Channels) -> None:
         old = self.channels.get(axis)
         if old is None:
             self.channels[axis] = now
@@ -168,8 +221,8 @@ class KindStats:
                               f"{int(unit.sum())} channel(s) within [0, 1]: judged per channel")
         return None
 
-    def mean_cosine(self) -> float:
-        return float(np.mean(self.cosines)) if self.cosines else 1.0
+    def mean_cosine(self) -> float:  # fsum: exact, so shards merged in any order agree bit for bit
+        return math.fsum(self.cosines) / len(self.cosines) if self.cosines else 1.0
 
     def p1_cosine(self) -> float:
         return float(np.percentile(self.cosines, 1)) if self.cosines else 1.0
