@@ -184,7 +184,7 @@ def _validate_manifest(root: Path, manifest: Any) -> None:
         raise BundleError(f"bundle manifest in {root} is malformed: {problem}")
 
 
-_PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic")
+_PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic", "bf16")
 
 
 def _spec_problem(spec: Any, where: str) -> str | None:

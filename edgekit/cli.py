@@ -39,7 +39,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @cli.command("compile")
 @click.argument("model")
 @click.option("--target", default="cpu", show_default=True, help="Target(s), comma-separated.")
-@click.option("--precision", default="fp32", show_default=True, help="fp32, fp16, int8 or int8-dynamic.")
+@click.option("--precision", default="fp32", show_default=True,
+              help="fp32, fp16, int8, int8-dynamic, bf16 (intel-cpu on CPUs with AVX512_BF16/AMX) or auto.")
 @click.option("--input", "input_", multiple=True, metavar="NAME:SHAPE[:DTYPE]",
               help="An input's example shape, e.g. x:1x3x224x224:float32 (repeat per input).")
 @click.option("--dynamic", multiple=True, metavar="NAME:AXIS[:DIMNAME][:MIN:OPT:MAX]",

@@ -25,6 +25,7 @@ from edgekit.compile.speed import measure_speed, with_speed_note
 from edgekit.compile.stages import stage_parity
 from edgekit.errors import InputError
 from edgekit.hostinfo import fingerprint, library_versions
+from edgekit.native import EXECUTION_ONLY
 from edgekit.parity.compare import GoldenSet, compare
 from edgekit.parity.golden import GOLDEN_FILE, save_golden
 from edgekit.parity.junit import write_junit
@@ -96,7 +97,8 @@ def compile_model(
             TorchScript, ``.pt2``, ``package.module:factory``).
         example_inputs: example tensors for an ``nn.Module`` (a tuple, forward order).
         target: a target name, a comma-separated list, or a list.
-        precision: ``fp32``, ``fp16``, ``int8`` (static, QDQ, calibrated) or ``int8-dynamic``.
+        precision: ``fp32``, ``fp16``, ``int8`` (static, QDQ, calibrated), ``int8-dynamic``
+            or ``bf16`` (fp32 graph, bf16 execution on intel-cpu).
         inputs: ``NAME:SHAPE[:DTYPE]`` strings (or InputArg) giving input shapes.
         dynamic: ``NAME:AXIS[:DIMNAME][:MIN:OPT:MAX]`` strings (or DynamicArg) marking dynamic axes.
         weights: a state dict (safetensors or ``torch.save``) for a factory or module.
@@ -187,11 +189,20 @@ def compile_model(
         next(iter(batches_fn()), None)  # a data source that does not fit fails here, before building
         calib = calibration_feeds(prep, calib_source, config, precision, seed)
         lowered = None
-        if precision != "fp32":
+        if precision not in ("fp32", *EXECUTION_ONLY):
             lowered = lower_prepared(prep, precision, config, calib, calib_source, rule, batches_fn,
                                      eval_source, seed, scratch, say, FallbackBudget(enabled=fallback))
         notes = report_notes(lowered, calib, batches_fn, eval_source)
         target_options: dict[str, Any] = {"profiles": profiles}
+        execution_summary = None
+        if precision == "bf16":  # the portable graph stays fp32; the target's layers fall back to f32
+            from edgekit.compile.bf16 import bf16_fallback, bf16_summary
+
+            target_options["keep_f32"], history = bf16_fallback(
+                prep.onnx_path, prep.output_names, prep.reference, rule, batches_fn, eval_source, seed, say,
+                FallbackBudget(enabled=fallback), prep.reference_description)
+            execution_summary, bf16_notes = bf16_summary(target_options["keep_f32"], history)
+            notes = (*notes, *bf16_notes)
         if static_shapes:
             target_options.update({"static_shapes": {s.name: prep.shapes[s.name] for s in prep.specs},
                                    "dtypes": {s.name: s.dtype for s in prep.specs}})
@@ -213,7 +224,7 @@ def compile_model(
                                   batches_fn, prep.output_names, rule, precision)
             reports = {n: replace(r, stages=tuple(stages)) for n, r in reports.items()}
             manifest = _manifest(out_path, prep, signature, precision, entries, reports)
-            manifest["quantization"] = lowered.summary if lowered else None
+            manifest["quantization"] = lowered.summary if lowered else execution_summary
             manifest["parity"]["rule_overrides"] = (
                 {"max_accuracy_drop": max_accuracy_drop} if max_accuracy_drop is not None else {})
             manifest["notes"] = list(notes)
@@ -249,7 +260,7 @@ def _build_targets(targets: list[Any], prep: Prepared, staging: Path, portable: 
                                golden if not golden.feeds else None,
                                (*notes, *entry.get("warnings", ())), plots[t.name])
         stage_runs.append((f"target {t.name}", runtime.run, f"{t.backend} {entry.get('backend_version')}"))
-        if lowered is not None:
+        if precision != "fp32":
             entry["speed"] = measure_speed(t, prep, staged, runtime, scratch, golden, target_options)
             report = with_speed_note(report, t.name, entry["speed"], say)
         reports[t.name] = report

@@ -21,7 +21,7 @@ import onnx
 from edgekit.compile import onnxio
 from edgekit.errors import InputError, one_line
 
-PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic")
+PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic", "bf16")
 CALIB_METHODS = ("minmax", "entropy", "percentile")
 STATIC_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
 DYNAMIC_OPS = ("MatMul", "Gemm", "LSTM", "GRU", "Attention")

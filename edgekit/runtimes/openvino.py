@@ -24,8 +24,9 @@ PERFORMANCE_HINTS = ("LATENCY", "THROUGHPUT")
 # OpenVINO's CPU plugin computes floating-point layers in bf16 by default on CPUs that
 # have it, which an fp32 artifact's parity would not survive. The bundle's graph decides
 # the precision instead: f32 for float layers (fp16 weights are widened, as OpenVINO does
-# on CPUs without fp16 compute); QDQ layers still execute in int8.
-INFERENCE_PRECISION = {"fp32": "f32", "fp16": "f32", "int8": "f32", "int8-dynamic": "f32"}
+# on CPUs without fp16 compute); QDQ layers still execute in int8. A bf16 bundle asks for
+# bf16, and layers its IR marks as precision-sensitive stay f32.
+INFERENCE_PRECISION = {"fp32": "f32", "fp16": "f32", "int8": "f32", "int8-dynamic": "f32", "bf16": "bf16"}
 
 
 def probe() -> str | None:

@@ -1,0 +1,76 @@
+"""bf16: intel-cpu computes it where the CPU has the instructions; cpu (onnxruntime) refuses it."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+
+import edgekit
+from edgekit.native import native_precisions, unsupported_reason
+from edgekit.targets import get_target
+from tests.conftest import run_cli
+
+no_openvino = get_target("intel-cpu").probe() is not None
+no_bf16 = unsupported_reason("bf16")
+needs_bf16 = pytest.mark.skipif(no_openvino or no_bf16 is not None,
+                                reason=f"needs openvino and a bf16 CPU: {no_bf16 or 'openvino missing'}")
+
+
+def test_host_detection_reads_the_isa_flags() -> None:
+    assert unsupported_reason("bf16", flags={"avx2", "avx512f"}) is not None
+    assert "AVX512_BF16" in unsupported_reason("bf16", flags={"avx512f"})
+    assert unsupported_reason("bf16", flags={"avx512_bf16"}) is None
+    assert unsupported_reason("bf16", flags={"amx_bf16"}) is None
+    assert unsupported_reason("bf16", flags={"avx512_bf16"}, capabilities=["FP32", "INT8"]) is not None
+    assert native_precisions({"avx512_bf16"}) == ["bf16"]
+    assert native_precisions({"avx512_fp16", "amx_bf16"}) == ["bf16", "fp16-exec"]
+
+
+def test_cpu_target_refuses_bf16_with_exit_2(tmp_path) -> None:
+    import torch
+
+    from examples.digits.model import pretrained
+
+    model = tmp_path / "m.onnx"
+    torch.onnx.export(pretrained(), (torch.zeros(1, 1, 8, 8),), str(model), input_names=["image"], dynamo=False)
+    result = run_cli("compile", str(model), "--target", "cpu", "--precision", "bf16", "--out",
+                     str(tmp_path / "m.edgekit"))
+    assert result.returncode == 2, result.stderr
+    assert "cannot run precision 'bf16'" in result.stderr and "onnxruntime" in result.stderr
+    assert not (tmp_path / "m.edgekit").exists()
+
+
+@pytest.fixture(scope="module")
+def bf16_bundle(tmp_path_factory, digits_data):
+    import torch
+
+    from examples.digits.model import pretrained
+
+    out = tmp_path_factory.mktemp("bf16") / "digits.edgekit"
+    return edgekit.compile(pretrained(), (torch.zeros(1, 1, 8, 8),), target="intel-cpu", precision="bf16",
+                           dynamic=["image:0"], eval_data=digits_data["test"], out=out)
+
+
+@needs_bf16
+def test_digits_cnn_bf16_passes_and_records_bf16_execution(bf16_bundle) -> None:
+    assert bf16_bundle.passed, bf16_bundle.parity.summary()
+    acc = bf16_bundle.reports["intel-cpu"].accuracy
+    assert acc.samples == 360 and abs(acc.drop) <= 0.5
+    manifest = json.loads((bf16_bundle.path / "manifest.json").read_text())
+    assert manifest["precision"] == "bf16"
+    entry = manifest["targets"][0]
+    assert entry["execution_precision"] == "bf16"
+    assert "bf16" in entry["execution"]["Convolution"], entry["execution"]
+    assert manifest["quantization"]["portable"] == "fp32"
+    # The portable graph stays fp32: no bf16 tensor anywhere.
+    graph = onnx.load(str(bf16_bundle.path / "model.onnx")).graph
+    assert all(t.data_type == onnx.TensorProto.FLOAT for t in graph.initializer if t.data_type in (1, 10, 16))
+    rt = edgekit.load(bf16_bundle.path)
+    assert rt.config["INFERENCE_PRECISION_HINT"] == "bf16"
+    assert rt.selfcheck().passed
+    out = rt.run({"image": np.zeros((2, 1, 8, 8), np.float32)})[rt.output_names[0]]
+    assert out.shape[0] == 2 and np.isfinite(out).all()
+    rt.close()
