@@ -74,3 +74,44 @@ def test_digits_cnn_bf16_passes_and_records_bf16_execution(bf16_bundle) -> None:
     out = rt.run({"image": np.zeros((2, 1, 8, 8), np.float32)})[rt.output_names[0]]
     assert out.shape[0] == 2 and np.isfinite(out).all()
     rt.close()
+
+
+def cancelling_model(path, d: int = 32) -> None:
+    """x -> [x, -x] -> (C+E)x - Cx -> ReLU -> head. The middle MatMul's weights hold a small E on
+    top of a large C: bf16 weights (8 mantissa bits) lose E entirely, f32 keeps it. One layer
+    that only f32 can compute, between two that bf16 handles."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    dup = np.concatenate([np.eye(d), -np.eye(d)], 1).astype(np.float32)
+    big, small = 100 * rng.standard_normal((d, d)), 0.1 * rng.standard_normal((d, d))
+    cancel = np.concatenate([big + small, big], 0).astype(np.float32)
+    head = rng.standard_normal((d, 10)).astype(np.float32)
+    nodes = [helper.make_node("MatMul", ["x", "dup"], ["xx"], name="dup"),
+             helper.make_node("MatMul", ["xx", "cancel"], ["h"], name="cancel"),
+             helper.make_node("Relu", ["h"], ["hr"], name="relu"),
+             helper.make_node("MatMul", ["hr", "head"], ["y"], name="head")]
+    graph = helper.make_graph(nodes, "cancelling", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", d])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 10])],
+                              [numpy_helper.from_array(a, n) for a, n in ((dup, "dup"), (cancel, "cancel"),
+                                                                          (head, "head"))])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+@needs_bf16
+def test_bf16_fallback_keeps_the_one_sensitive_layer_in_f32(tmp_path) -> None:
+    cancelling_model(tmp_path / "m.onnx")
+    common = {"target": "intel-cpu", "precision": "bf16", "inputs": ["x:8x32"]}
+    plain = edgekit.compile(str(tmp_path / "m.onnx"), out=tmp_path / "plain.edgekit", fallback=False, **common)
+    assert not plain.passed  # the class: one layer bf16 cannot compute
+    art = edgekit.compile(str(tmp_path / "m.onnx"), out=tmp_path / "m.edgekit", **common)
+    assert art.passed, art.parity.summary()
+    entry = art.manifest["targets"][0]
+    assert entry["kept_f32"] == ["h"]
+    # The kept layer runs in f32; the others still compute in bf16, so the speed stays.
+    assert entry["execution"]["FullyConnected"] == ["bf16", "f32"], entry["execution"]
+    assert art.manifest["quantization"]["history"][0]["passed"] is False
+    assert any("kept 1 layer(s) in f32" in n for n in art.parity.notes)
+    rt = edgekit.load(art.path)
+    assert rt.selfcheck().passed
+    rt.close()

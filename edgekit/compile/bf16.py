@@ -3,8 +3,9 @@ and layers that break parity are kept in f32, round by round, as the int8 fallba
 
 Per-layer control: a node whose runtime info holds ``precise_0`` (the key of OpenVINO's
 ``DisableFP16Compression`` attribute, what ``ov::disable_fp16_compression`` sets) is kept in
-f32 by the CPU plugin under a bf16 precision hint; the key survives ``save_model`` (measured
-on OpenVINO 2026.4: the marked Convolution reports runtimePrecision f32, its neighbours bf16).
+f32 by the CPU plugin under a bf16 precision hint once the IR is saved and read back (measured
+on OpenVINO 2026.4: a marked Convolution or FullyConnected reports runtimePrecision f32, its
+neighbours bf16; set on an in-memory model, FullyConnected ignores the mark).
 
 Sensitivity: both the f32 and the bf16 compilation expose every compute layer's input and
 output; a layer's *added* error is its output's relative error minus its input's, so the
@@ -14,6 +15,7 @@ layer that creates the error is kept, not the ones that inherit it.
 from __future__ import annotations
 
 import math
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -62,7 +64,12 @@ def compile_ov(onnx_path: Path, precision: str, keep: Sequence[str] = (), extra:
     if extra:
         present = {n for op in model.get_ordered_ops() for o in op.outputs() for n in o.get_names()}
         model.add_outputs([n for n in extra if n in present])
-    return ov.Core().compile_model(model, "CPU", compile_config(precision))
+    # Through the IR file, as the target builds it: a mark set from Python is a plain string until
+    # read_model turns it into the attribute (FullyConnected ignores it otherwise; measured).
+    with tempfile.TemporaryDirectory(prefix="edgekit-bf16-") as tmp:
+        xml = Path(tmp) / "model.xml"
+        ov.save_model(model, str(xml), compress_to_fp16=False)
+        return ov.Core().compile_model(str(xml), "CPU", compile_config(precision))
 
 
 def runner(compiled: Any, names: Sequence[str]) -> Run:
