@@ -12,7 +12,7 @@ from edgekit.errors import EdgekitError, InputError
 from edgekit.targets import get_target
 
 AUTO = "auto"
-AUTO_PRECISIONS = ("fp32", "fp16", "int8-dynamic", "int8")
+AUTO_PRECISIONS = ("fp32", "fp16", "bf16", "int8-dynamic", "int8")
 
 
 def candidate_targets(target: str | list[str]) -> list[str]:
@@ -29,7 +29,10 @@ def candidate_targets(target: str | list[str]) -> list[str]:
 def candidate_precisions(precision: str, has_calibration: bool) -> list[str]:
     if precision != AUTO:
         return [precision]
-    return [p for p in AUTO_PRECISIONS if p != "int8" or has_calibration]
+    from edgekit.native import NATIVE_FLAGS, native_precisions
+
+    native = native_precisions()  # bf16 only where the CPU computes it
+    return [p for p in AUTO_PRECISIONS if (p != "int8" or has_calibration) and (p not in NATIVE_FLAGS or p in native)]
 
 
 def choose(rows: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, str]:
