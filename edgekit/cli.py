@@ -237,13 +237,15 @@ def inspect_cmd(bundle: str, as_json: bool) -> None:
 @click.option("--iterations", default=200, show_default=True, type=int, help="Timed batch-1 runs at most.")
 @click.option("--time-budget", default=10.0, show_default=True, type=float, help="Seconds per candidate at most.")
 @click.option("--threads", type=int, help="Intra-op threads for every backend and torch.")
+@click.option("--mode", type=click.Choice(["latency", "throughput"]), default="latency", show_default=True,
+              help="throughput: load in throughput mode; samples/s at batch 1 and at the best batch.")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
 @click.option("--csv", "csv_file", type=click.Path(dir_okay=False), help="Write the table as CSV.")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), help="Write a latency-vs-parity chart.")
 def bench_cmd(items: tuple[str, ...], targets: str | None, precisions: str, against: str | None,
               weights: str | None, input_: tuple[str, ...], dynamic: tuple[str, ...], calib: str | None,
               eval_: str | None, batch: int, warmup: int, iterations: int, time_budget: float,
-              threads: int | None, as_json: bool, csv_file: str | None, plot_file: str | None) -> None:
+              threads: int | None, mode: str, as_json: bool, csv_file: str | None, plot_file: str | None) -> None:
     """Measure bundles (or build MODEL at --targets x --precisions): one row per target x precision."""
     import tempfile
 
@@ -251,7 +253,7 @@ def bench_cmd(items: tuple[str, ...], targets: str | None, precisions: str, agai
 
     if batch < 1 or iterations < 1 or warmup < 0 or time_budget <= 0:
         raise InputError("--batch and --iterations must be >= 1, --warmup >= 0, --time-budget > 0")
-    options = bench.BenchOptions(warmup, iterations, time_budget, batch, threads)
+    options = bench.BenchOptions(warmup, iterations, time_budget, batch, threads, mode=mode)
     target_list = [t.strip() for t in targets.split(",")] if targets else None
     log = None if as_json else _echo_err
     with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as tmp:

@@ -6,7 +6,7 @@ This module, like all of ``edgekit.runtimes``, imports nothing heavier than nump
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -77,6 +77,23 @@ class Runtime:
                 f"{self.backend} refused inputs of shapes {shapes}: {one_line(err, 300)}"
             ) from err
 
+    def run_many(self, feeds: Sequence[Mapping[str, Any]]) -> list[dict[str, np.ndarray]]:
+        """Runs many independent feeds, as concurrently as the backend allows; outputs in feed order.
+
+        Loaded with ``mode="throughput"``, backends keep every core busy (OpenVINO: several infer
+        requests under its THROUGHPUT hint; onnxruntime: parallel single-threaded runs).
+
+        Raises:
+            InputError: a feed does not fit the signature, or the backend refused one.
+        """
+        checked = [self.check_inputs(f) for f in feeds]
+        try:
+            return self._run_many(checked)
+        except EdgekitError:
+            raise
+        except Exception as err:  # backends raise their own untyped errors; keep the cause
+            raise InputError(f"{self.backend} refused a batch of {len(checked)} feeds: {one_line(err, 300)}") from err
+
     def check_inputs(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """Validates inputs against the signature; returns native, contiguous arrays."""
         if not isinstance(inputs, Mapping):
@@ -123,6 +140,9 @@ class Runtime:
     def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
+    def _run_many(self, feeds: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+        return [self._run(f) for f in feeds]
+
     # -- helpers ----------------------------------------------------------
     def _raise_names(self, inputs: Mapping[str, Any]) -> None:
         given = set(inputs.keys())
@@ -167,6 +187,16 @@ class Runtime:
         if not value.flags.c_contiguous:
             value = np.ascontiguousarray(value)
         return value
+
+
+MODES = ("latency", "throughput")
+
+
+def check_mode(mode: str) -> str:
+    """``latency``: one run as fast as possible; ``throughput``: many runs at once (``run_many``)."""
+    if mode not in MODES:
+        raise InputError(f"unknown mode '{mode}'", note=f"choose from {', '.join(MODES)}")
+    return mode
 
 
 def module_missing(name: str) -> bool:
