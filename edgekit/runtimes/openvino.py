@@ -7,6 +7,7 @@ infer request, reused across calls: requests are not thread-safe, compiled model
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,6 +78,12 @@ class OpenVinoRuntime(Runtime):
             from edgekit.errors import InputError
 
             raise InputError(f"unknown performance hint '{hint}'", note=f"choose from {', '.join(PERFORMANCE_HINTS)}")
+        if bundle.precision == "bf16":
+            from edgekit.native import unsupported_reason
+
+            reason = unsupported_reason("bf16")
+            if reason is not None:  # OpenVINO then runs f32: more accurate, slower than measured
+                logging.getLogger("edgekit.openvino").warning("bf16 bundle on a host where %s", reason)
         cache = cache_dir if cache_dir is not None else user_cache_dir("openvino")
         cache.mkdir(parents=True, exist_ok=True)
         core = ov.Core()
