@@ -89,6 +89,7 @@ class OnnxRuntime(Runtime):
     ) -> None:
         self.mode = check_mode(mode)
         self._workers = 1
+        self._pool: Any = None
         if mode == "throughput":  # one single-threaded run per core beats one run across all cores
             self._workers = max(1, (os.cpu_count() or 1) // (threads or 1))
             threads = threads or 1
@@ -108,11 +109,15 @@ class OnnxRuntime(Runtime):
     def _run_many(self, feeds: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
         if self._workers == 1 or len(feeds) < 2:
             return [self._run(f) for f in feeds]
-        from concurrent.futures import ThreadPoolExecutor
+        if self._pool is None:  # kept: starting threads per call costs more than a small model's run
+            from concurrent.futures import ThreadPoolExecutor
 
+            self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="edgekit-ort")
         # session.run releases the GIL and is thread-safe: one session, several runs at once.
-        with ThreadPoolExecutor(min(self._workers, len(feeds))) as pool:
-            return list(pool.map(self._run, feeds))
+        return list(self._pool.map(self._run, feeds))
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
         self._session = None
