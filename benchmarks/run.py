@@ -168,7 +168,7 @@ def bench_model(label: str, make: object, args: argparse.Namespace, peaks: dict[
 
 
 def payoff_lines(art: object) -> list[str]:
-    """int8's verdict per target, as its build recorded it (edgekit/compile/payoff.py)."""
+    """int8's verdict per target, as its build recorded it (edgekit/compiler/payoff.py)."""
     if art is None:
         return []
     found = []

@@ -7,7 +7,7 @@ import json
 import torch
 
 import edgekit
-from edgekit.compile.payoff import verdict
+from edgekit.compiler.payoff import verdict
 
 
 def test_verdict_compares_with_the_fastest_float() -> None:

@@ -43,6 +43,17 @@ class Runtime:
     backend: str = ""
     options: tuple[str, ...] = ()  # backend-specific keyword options that load() passes on
 
+    # The contract every backend fulfils (besides the ``_run`` hook and ``close``):
+    @staticmethod
+    def probe() -> str | None:
+        """None when this backend can run here, else why not (checked without importing it)."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_bundle(cls, bundle: Bundle, target: str, threads: int | None = None, **options: Any) -> Runtime:
+        """Loads ``target``'s files from ``bundle``; ``options`` are the names in ``cls.options``."""
+        raise NotImplementedError
+
     def __init__(
         self,
         inputs: list[TensorSpec],
@@ -198,12 +209,3 @@ def check_mode(mode: str) -> str:
         raise InputError(f"unknown mode '{mode}'", note=f"choose from {', '.join(MODES)}")
     return mode
 
-
-def module_missing(name: str) -> bool:
-    """True when ``name`` cannot be imported here; looks for it without importing it."""
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec(name) is None
-    except (ImportError, ValueError):
-        return True

@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edgekit.errors import EdgekitError, InputError, TargetUnavailable, one_line
+from edgekit.errors import EdgekitError, InputError, TargetBuildError, TargetUnavailable, one_line
+from edgekit.precision import GRAPH_PRECISIONS
 
 
 class Target:
@@ -20,7 +21,7 @@ class Target:
     name: str = ""
     backend: str = ""
     packages: tuple[str, ...] = ()  # distributions the backend may come from; the first installed is recorded
-    precisions: tuple[str, ...] = ("fp32", "fp16", "int8", "int8-dynamic")  # what its backend can run
+    precisions: tuple[str, ...] = GRAPH_PRECISIONS  # what its backend can run
     refusals: dict[str, str] = {}  # precision -> why this backend does not run it (measured)
 
     def probe(self) -> str | None:
@@ -76,7 +77,3 @@ class Target:
     def _build(self, onnx_path: Path, precision: str, out_dir: Path,
                **options: Any) -> tuple[dict[str, Path], dict[str, Any]]:
         raise NotImplementedError
-
-
-class TargetBuildError(EdgekitError):
-    """A backend refused to compile the graph; says which target and why."""
