@@ -9,6 +9,7 @@ import onnx
 import pytest
 
 import edgekit
+from edgekit.compiler.inputs import parse_input
 from edgekit.native import native_precisions, unsupported_reason
 from edgekit.targets import get_target
 from tests.conftest import run_cli
@@ -115,3 +116,23 @@ def test_bf16_fallback_keeps_the_one_sensitive_layer_in_f32(tmp_path) -> None:
     rt = edgekit.load(art.path)
     assert rt.selfcheck().passed
     rt.close()
+
+
+def test_matrix_cell_whose_target_refuses_bf16_fails_alone(tmp_path) -> None:
+    """A model x bf16 group on cpu,intel-cpu: cpu refuses bf16, and intel-cpu still builds in it."""
+    from edgekit.compiler.options import CompileOptions
+    from edgekit.matrix.compiler import Cell, run_group
+    from edgekit.matrix.plan import ModelPlan
+
+    cancelling_model(tmp_path / "m.onnx")
+    cells = [Cell("m", "bf16", "cpu"), Cell("m", "bf16", "intel-cpu")]
+    plan = ModelPlan("m", str(tmp_path / "m.onnx"), CompileOptions(inputs=(parse_input("x:8x32"),)))
+    cpu, intel = run_group(plan, cells, 0, tmp_path / "out")
+    assert cpu.status == "error" and "cannot run precision 'bf16'" in cpu.message and cpu.bundle is None
+    if no_openvino:
+        assert intel.status == "no-worker"
+    elif no_bf16 is not None:
+        assert intel.status == "error" and "AVX512_BF16" in intel.message
+    else:  # built alone in the group's one compile, with the bf16 fallback
+        assert intel.status == "passed", intel.message
+        assert intel.bundle == "cells/m/bf16/intel-cpu.edgekit"
