@@ -7,7 +7,6 @@ then that candidate's alone, and no backend's idle worker threads spin beside an
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -18,9 +17,12 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import EdgekitError, InputError
+from edgekit.peakmem import peak_rss_mb
+from edgekit.timing import latency_samples, summarize, threads_label
 
 COLUMNS = ("bundle", "target", "precision", "size_mb", "parity", "key_metric", "p50_ms", "p90_ms", "p99_ms",
-           "throughput_per_s", "batch", "first_load_ms", "peak_rss_mb", "speedup_vs_torch")
+           "throughput_per_s", "batch", "first_load_ms", "peak_rss_mb", "speedup_vs_torch",
+           "latency_batch", "threads")
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class BenchRow:
     first_load_ms: float
     peak_rss_mb: float
     speedup_vs_torch: float | None = None
+    latency_batch: int = 1  # p50/p90/p99 are per batch-1 call; throughput runs at ``batch``
+    threads: int | None = None  # None: each backend's default
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,26 +87,17 @@ def measure(bundle: str, target: str, options: BenchOptions) -> dict[str, Any]:
     rt = load(bundle, target, accept_failed=True, threads=options.threads)
     first_load = (time.perf_counter() - start) * 1e3
     one, many, size = bench_feeds(rt.bundle, options.batch, target)
-    for _ in range(options.warmup):
-        rt.run(one)
-    latencies = []
-    deadline = time.perf_counter() + options.time_budget_s
-    while len(latencies) < options.iterations and (len(latencies) < 5 or time.perf_counter() < deadline):
-        t = time.perf_counter()
-        rt.run(one)
-        latencies.append((time.perf_counter() - t) * 1e3)
+    latencies = latency_samples(lambda: rt.run(one), options.warmup, options.iterations, options.time_budget_s)
     rt.run(many)
     runs, t = 0, time.perf_counter()
     while runs < max(3, options.iterations // 10) and (runs < 3 or time.perf_counter() - t < options.time_budget_s / 2):
         rt.run(many)
         runs += 1
     throughput = size * runs / (time.perf_counter() - t)
-    lat = np.asarray(latencies)
     return {
-        "p50_ms": float(np.percentile(lat, 50)), "p90_ms": float(np.percentile(lat, 90)),
-        "p99_ms": float(np.percentile(lat, 99)), "iterations": len(latencies),
+        **summarize(latencies), "latency_batch": 1, "threads": options.threads,
         "throughput_per_s": throughput, "batch": size, "first_load_ms": first_load,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 
@@ -163,6 +158,7 @@ def bench_bundles(bundles: list[str], targets: list[str] | None, options: BenchO
             throughput_per_s=found["throughput_per_s"], batch=found["batch"], first_load_ms=found["first_load_ms"],
             peak_rss_mb=found["peak_rss_mb"],
             speedup_vs_torch=None if torch_ms is None else torch_ms / found["p50_ms"],
+            latency_batch=found.get("latency_batch", 1), threads=options.threads,
         ))
     return rows
 
@@ -201,6 +197,11 @@ def format_table(rows: list[BenchRow]) -> str:
         lines.append(f"{r.bundle[:21]:<22}{r.target:<11}{r.precision:<13}{r.size_mb:>7.2f} {r.parity:<6} "
                      f"{r.key_metric[:29]:<30}{r.p50_ms:>8.3f}{r.p90_ms:>8.3f}{r.p99_ms:>8.3f}"
                      f"{r.throughput_per_s:>9.0f}{r.first_load_ms:>9.0f}{r.peak_rss_mb:>8.0f}{speed:>9}")
+    if rows:
+        batches = sorted({r.batch for r in rows})
+        lines.append(f"p50/p90/p99: per call at batch {rows[0].latency_batch}; thru/s: at batch "
+                     f"{', '.join(map(str, batches))}; {threads_label(rows[0].threads)}; RSS: each candidate's "
+                     "own peak (its own process)")
     return "\n".join(lines)
 
 

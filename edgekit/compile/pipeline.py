@@ -21,7 +21,7 @@ from edgekit.compile.prepare import Prepared, prepare
 from edgekit.compile.profiles import batch_limit, derive_profiles, explicit_ranges
 from edgekit.compile.quantize import DEFAULT_CALIB_SAMPLES, PRECISIONS, QuantConfig
 from edgekit.compile.sources import load_source
-from edgekit.compile.speed import measure_speed, with_speed_note
+from edgekit.compile.speed import measure_speed, own_speed, with_speed_note
 from edgekit.compile.stages import stage_parity
 from edgekit.errors import InputError
 from edgekit.hostinfo import fingerprint, library_versions
@@ -252,6 +252,8 @@ def _build_targets(targets: list[Any], prep: Prepared, staging: Path, portable: 
         if lowered is not None:
             entry["speed"] = measure_speed(t, prep, staged, runtime, scratch, golden, target_options)
             report = with_speed_note(report, t.name, entry["speed"], say)
+        elif len(targets) > 1:  # lets load() prefer the target measured fastest on this host class
+            entry["speed"] = own_speed(runtime, staged, t.name, golden)
         reports[t.name] = report
         say(f"{t.name}: {report.summary()}")
     return entries, reports, plots, stage_runs

@@ -38,6 +38,7 @@ class Runtime:
         outputs: the output signature, in model order.
         backend: the backend that actually runs the model (``"onnxruntime"``, ...).
         target: the bundle target this runtime was loaded for (``"cpu"``, ...).
+        target_reason: why ``load`` chose that target (``"asked for"``, measured fastest, ...).
     """
 
     backend: str = ""
@@ -53,6 +54,7 @@ class Runtime:
         self.inputs = list(inputs)
         self.outputs = list(outputs)
         self.target = target
+        self.target_reason = ""
         self.bundle = bundle
         self._checks = [_InputCheck(s) for s in self.inputs]
         self._input_names = frozenset(s.name for s in self.inputs)
