@@ -177,15 +177,8 @@ def torch_latency(model: Any, weights: str | None, feed: dict[str, np.ndarray], 
     module = source.module.module() if source.kind == "torch.export" else source.module
     args = [torch.from_numpy(np.ascontiguousarray(v)) for v in feed.values()]
     with torch.inference_mode():
-        for _ in range(options.warmup):
-            module(*args)
-        times = []
-        deadline = time.perf_counter() + options.time_budget_s
-        while len(times) < options.iterations and (len(times) < 5 or time.perf_counter() < deadline):
-            t = time.perf_counter()
-            module(*args)
-            times.append((time.perf_counter() - t) * 1e3)
-    return float(np.median(times))
+        times = latency_samples(lambda: module(*args), options.warmup, options.iterations, options.time_budget_s)
+    return float(summarize(times)["p50_ms"])
 
 
 def format_table(rows: list[BenchRow]) -> str:

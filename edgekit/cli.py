@@ -23,6 +23,22 @@ def _echo_err(message: str) -> None:
     click.echo(message, err=True)
 
 
+def _lower(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Target and precision names are case-insensitive (``--precision INT8``)."""
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _open_bundle(path: str) -> Any:
+    """A bundle folder or a packed ``.edgekit.zip`` (unpacked into the user cache, as load does)."""
+    from edgekit.bundle import read_bundle
+
+    if path.endswith(".zip") and Path(path).is_file():
+        from edgekit.archive import unpack
+
+        return read_bundle(unpack(path))
+    return read_bundle(path)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--debug", is_flag=True, help="Show tracebacks for user errors too.")
 @click.version_option(package_name="edgekit", message="edgekit %(version)s")
@@ -38,8 +54,10 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 @cli.command("compile")
 @click.argument("model")
-@click.option("--target", default="cpu", show_default=True, help="Target(s), comma-separated.")
-@click.option("--precision", default="fp32", show_default=True, help="fp32, fp16, int8 or int8-dynamic.")
+@click.option("--target", default="cpu", show_default=True, callback=_lower,
+              help="Target(s), comma-separated: cpu, intel-cpu, nvidia-gpu or auto.")
+@click.option("--precision", default="fp32", show_default=True, callback=_lower,
+              help="fp32, fp16, int8, int8-dynamic or auto.")
 @click.option("--input", "input_", multiple=True, metavar="NAME:SHAPE[:DTYPE]",
               help="An input's example shape, e.g. x:1x3x224x224:float32 (repeat per input).")
 @click.option("--dynamic", multiple=True, metavar="NAME:AXIS[:DIMNAME][:MIN:OPT:MAX]",
@@ -79,6 +97,9 @@ def compile_cmd(model: str, target: str, precision: str, input_: tuple[str, ...]
                 allow_pickle: bool, exporter: str, no_simplify: bool, opset: int | None, seed: int,
                 as_json: bool) -> None:
     """Compile MODEL (.onnx, TorchScript, .pt2, or package.module:factory) into a verified bundle."""
+    from edgekit.extras import require_compile
+
+    require_compile("edgekit compile")
     from edgekit.compile.pipeline import compile_model
 
     art = compile_model(
@@ -114,7 +135,7 @@ def compile_cmd(model: str, target: str, precision: str, input_: tuple[str, ...]
 @click.argument("bundle", type=click.Path())
 @click.option("--against", metavar="MODEL", help="Original model to compare with (default: golden samples).")
 @click.option("--weights", type=click.Path(dir_okay=False), help="State dict for a factory --against.")
-@click.option("--data", metavar="DATA", help="Data to compare on (needs --against).")
+@click.option("--data", "--eval", "data", metavar="DATA", help="Data to compare on (needs --against).")
 @click.option("--target", help="Which of the bundle's targets to check.")
 @click.option("--verify-key", type=click.Path(dir_okay=False), help="Refuse the bundle unless this key signed it.")
 @click.option("--report", "report_file", type=click.Path(dir_okay=False),
@@ -148,10 +169,9 @@ def check_cmd(bundle: str, against: str | None, weights: str | None, data: str |
         if path.suffix == ".json":
             path.write_text(json.dumps(parity_document({name: report}), indent=2, allow_nan=False) + "\n")
         elif path.suffix in (".html", ".htm"):
-            from edgekit.bundle import read_bundle
             from edgekit.parity.html import render
 
-            path.write_text(render({name: report}, read_bundle(bundle, verify=False).manifest), encoding="utf-8")
+            path.write_text(render({name: report}, _open_bundle(bundle).manifest), encoding="utf-8")
         else:
             path.write_text(markdown({name: report}))
     if junit:
@@ -161,6 +181,7 @@ def check_cmd(bundle: str, against: str | None, weights: str | None, data: str |
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
+        click.echo(f"checked {report.candidate}")
         click.echo(report.summary())
         for failure in report.failures:
             click.echo(f"  failure: {failure}")
@@ -178,8 +199,9 @@ def check_cmd(bundle: str, against: str | None, weights: str | None, data: str |
 @click.option("--target", help="Run on exactly this target.")
 @click.option("--accept-failed", is_flag=True, help="Run a bundle that failed parity.")
 @click.option("--verify-key", type=click.Path(dir_okay=False), help="Refuse the bundle unless this key signed it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the target and the outputs (full values) as JSON.")
 def run_cmd(bundle: str, input_: tuple[str, ...], output: str | None, target: str | None,
-            accept_failed: bool, verify_key: str | None) -> None:
+            accept_failed: bool, verify_key: str | None, as_json: bool) -> None:
     """Run BUNDLE on inputs from .npy files."""
     import numpy as np
 
@@ -198,7 +220,13 @@ def run_cmd(bundle: str, input_: tuple[str, ...], output: str | None, target: st
     outputs = rt.run(feed)
     if output:
         np.savez(output, **outputs)
-        click.echo(f"wrote {len(outputs)} output(s) to {output}")
+        if not as_json:
+            click.echo(f"wrote {len(outputs)} output(s) to {output}")
+    if as_json:
+        click.echo(json.dumps({"target": rt.target, "target_reason": rt.target_reason, "outputs": {
+            name: {"dtype": str(arr.dtype), "shape": list(arr.shape), "values": np.asarray(arr).tolist()}
+            for name, arr in outputs.items()}}))
+        return
     for name, arr in outputs.items():
         flat = np.asarray(arr).reshape(-1)
         preview = np.array2string(flat[:8], precision=5, separator=", ")
@@ -210,10 +238,9 @@ def run_cmd(bundle: str, input_: tuple[str, ...], output: str | None, target: st
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 def inspect_cmd(bundle: str, as_json: bool) -> None:
     """Show BUNDLE's signature, targets, precision, sizes, parity, and build host vs this host."""
-    from edgekit.bundle import read_bundle
     from edgekit.inspect import describe
 
-    b = read_bundle(bundle)
+    b = _open_bundle(bundle)
     if as_json:
         click.echo(json.dumps(b.manifest, indent=2))
     else:
@@ -222,8 +249,10 @@ def inspect_cmd(bundle: str, as_json: bool) -> None:
 
 @cli.command("bench")
 @click.argument("items", nargs=-1, required=True, metavar="BUNDLE…|MODEL")
-@click.option("--targets", help="Targets to measure (default: every one the bundles have / this host runs).")
-@click.option("--precisions", default="fp32", show_default=True, help="For a MODEL: precisions to build.")
+@click.option("--targets", "--target", "targets", callback=_lower,
+              help="Targets to measure (default: every one the bundles have / this host runs).")
+@click.option("--precisions", "--precision", "precisions", default="fp32", callback=_lower,
+              show_default=True, help="For a MODEL: precisions to build.")
 @click.option("--against", metavar="MODEL", help="torch model for the speed-up column (a MODEL is its own).")
 @click.option("--weights", type=click.Path(dir_okay=False), help="State dict for a factory MODEL.")
 @click.option("--input", "input_", multiple=True, metavar="NAME:SHAPE[:DTYPE]", help="For a MODEL, as in compile.")
@@ -251,6 +280,12 @@ def bench_cmd(items: tuple[str, ...], targets: str | None, precisions: str, agai
     if batch < 1 or iterations < 1 or warmup < 0 or time_budget <= 0:
         raise InputError("--batch and --iterations must be >= 1, --warmup >= 0, --time-budget > 0")
     options = bench.BenchOptions(warmup, iterations, time_budget, batch, threads)
+    from edgekit import extras
+
+    if plot_file:
+        extras.require_plotting("bench --plot")
+    if (len(items) == 1 and not _is_bundle(items[0])) or against:
+        extras.require_compile("bench MODEL" if not against else "bench --against")
     target_list = [t.strip() for t in targets.split(",")] if targets else None
     log = None if as_json else _echo_err
     with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as tmp:
@@ -267,11 +302,10 @@ def bench_cmd(items: tuple[str, ...], targets: str | None, precisions: str, agai
                                     inputs=list(input_), dynamic=list(dynamic), weights=weights,
                                     eval_data=eval_, calibration=calib, out=Path(tmp) / f"{precision}.edgekit")
                 bundles.append(str(art.path))
+        bundles = [str(_open_bundle(b).path) if b.endswith(".zip") else b for b in bundles]  # packed ones too
         torch_ms = None
         if reference is not None:
-            from edgekit.bundle import read_bundle
-
-            feed, _, _ = bench.bench_feeds(read_bundle(bundles[0]), batch)
+            feed, _, _ = bench.bench_feeds(_open_bundle(bundles[0]), batch)
             torch_ms = bench.torch_latency(reference, weights, feed, options)
         rows = bench.bench_bundles(bundles, target_list, options, torch_ms, log)
     if csv_file:
@@ -345,12 +379,16 @@ def main(argv: list[str] | None = None) -> int:
     if bad is not None:  # no path or value can hold one; click would fail deep in os.stat
         _echo_err(f"error: argument {bad!r} contains a NUL byte; expected a path or value without one")
         return 2
+    if not args:  # bare `edgekit`: the usage, as asked for, not as an error
+        args = ["--help"]
     try:
-        result = cli.main(args=argv, prog_name="edgekit", standalone_mode=False)
+        result = cli.main(args=args, prog_name="edgekit", standalone_mode=False)
     except EdgekitError as err:
         if debug:
             raise
-        _echo_err(f"error: {err}")
+        from edgekit.messages import for_cli
+
+        _echo_err(f"error: {for_cli(str(err))}")
         return err.exit_code
     except click.exceptions.Exit as err:
         return err.exit_code

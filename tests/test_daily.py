@@ -94,3 +94,79 @@ def test_load_and_inspect_say_which_target_and_why(two_target_bundle: Path) -> N
     proc = run_cli("inspect", str(two_target_bundle))
     assert proc.returncode == 0, proc.stderr
     assert f"loads      {rt.target}: measured fastest" in proc.stdout
+
+
+# --- messages and one vocabulary -----------------------------------------------------------------
+
+def test_note_follows_a_full_stop_and_cli_advice_names_flags(digits_bundle: Path) -> None:
+    from edgekit.errors import InputError
+
+    assert str(InputError("target 'x' is unknown", note="give one")) == "target 'x' is unknown. Note: give one"
+    proc = run_cli("compile", "model.onnx", "--target", "gpu")  # refused before the file is read
+    assert proc.returncode == 2
+    assert "unknown target 'gpu'. Note: did you mean 'nvidia-gpu'?" in proc.stderr, proc.stderr
+    proc = run_cli("compile", "examples.digits.model:create", "--out", str(digits_bundle))
+    assert proc.returncode == 2 and "pass --force to replace it" in proc.stderr
+    assert "force=True" not in proc.stderr
+
+
+def test_bare_edgekit_prints_usage_and_exits_0() -> None:
+    proc = run_cli()
+    assert proc.returncode == 0 and proc.stdout.startswith("Usage: edgekit") and "error" not in proc.stderr
+
+
+def test_static_batch_refusal_says_how_to_recompile(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    import edgekit
+
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, tmp_path / "relu.onnx")
+    proc = run_cli("compile", str(tmp_path / "relu.onnx"), "--precision", "FP32", "--out", str(tmp_path / "r.edgekit"))
+    assert proc.returncode == 0, proc.stderr  # precision names are case-insensitive
+    rt = edgekit.load(tmp_path / "r.edgekit")
+    with pytest.raises(edgekit.InputError, match=r"recompile with `--dynamic x:0`"):
+        rt.run({"x": np.zeros((4, 3), np.float32)})
+    np.save(tmp_path / "x.npy", np.zeros((4, 3), np.float32))
+    proc = run_cli("run", str(tmp_path / "r.edgekit"), "--input", f"x={tmp_path / 'x.npy'}")
+    assert proc.returncode == 2 and "recompile with `--dynamic x:0` to accept" in proc.stderr, proc.stderr
+    np.save(tmp_path / "x1.npy", -np.ones((1, 3), np.float32))
+    proc = run_cli("run", str(tmp_path / "r.edgekit"), "--input", f"x={tmp_path / 'x1.npy'}", "--json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["target"] == "cpu" and doc["outputs"]["y"] == {"dtype": "float32", "shape": [1, 3],
+                                                              "values": [[0.0, 0.0, 0.0]]}
+
+
+def test_packed_bundles_work_everywhere_and_check_names_its_target(digits_bundle: Path, tmp_path: Path) -> None:
+    packed = tmp_path / "digits.edgekit.zip"
+    assert run_cli("pack", str(digits_bundle), "--out", str(packed)).returncode == 0
+    proc = run_cli("inspect", str(packed))
+    assert proc.returncode == 0 and "precision  fp32" in proc.stdout, proc.stderr
+    proc = run_cli("check", str(packed))
+    assert proc.returncode == 0 and proc.stdout.startswith("checked cpu (onnxruntime"), proc.stdout
+    proc = run_cli("bench", str(packed), "--target", "CPU", "--iterations", "5", "--warmup", "1",
+                   "--time-budget", "0.2", "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = json.loads(proc.stdout)["rows"]
+    assert [r["target"] for r in rows] == ["cpu"] and rows[0]["latency_batch"] == 1
+
+
+def test_missing_extras_give_the_install_hint_before_any_work(digits_bundle: Path, tmp_path: Path) -> None:
+    from tests.test_import_hygiene import blocker
+
+    def cli_without(names: tuple[str, ...], *args: str) -> subprocess.CompletedProcess[str]:
+        code = blocker(names) + f"\nfrom edgekit.cli import main\nraise SystemExit(main({list(args)!r}))"
+        return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+
+    proc = cli_without(("onnxsim",), "compile", "examples.digits.model:create")
+    assert proc.returncode == 4 and "pip install 'edgekit[compile]'" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    plot = tmp_path / "p.png"
+    proc = cli_without(("matplotlib",), "bench", str(digits_bundle), "--plot", str(plot))
+    assert proc.returncode == 4 and "matplotlib" in proc.stderr and "benchmarking" not in proc.stderr
+    assert not plot.exists()
