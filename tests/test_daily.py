@@ -170,3 +170,34 @@ def test_missing_extras_give_the_install_hint_before_any_work(digits_bundle: Pat
     proc = cli_without(("matplotlib",), "bench", str(digits_bundle), "--plot", str(plot))
     assert proc.returncode == 4 and "matplotlib" in proc.stderr and "benchmarking" not in proc.stderr
     assert not plot.exists()
+
+
+def test_state_dict_that_does_not_fit_lists_the_keys(tmp_path: Path) -> None:
+    import torch
+
+    from examples.digits.model import create
+
+    state = {f"module.{k}": v for k, v in create().state_dict().items()}  # saved from DataParallel
+    path = tmp_path / "dp.pt"
+    torch.save(state, str(path))
+    proc = run_cli("compile", "examples.digits.model:create", "--weights", str(path), "--input", "image:1x1x8x8",
+                   "--out", str(tmp_path / "x.edgekit"))
+    assert proc.returncode == 2
+    line = proc.stderr.strip().splitlines()[-1]
+    assert "missing key(s): " in line and "unexpected key(s): module." in line and "prefix" in line, line
+
+
+def test_a_failing_exporters_real_error_reaches_the_user(tmp_path: Path) -> None:
+    import torch
+
+    import edgekit
+
+    class NoOnnxOp(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.special.airy_ai(x)  # runs in torch, no ONNX function exists for it
+
+    with pytest.raises(edgekit.InputError) as info:
+        edgekit.compile(NoOnnxOp(), (torch.zeros(1, 4),), out=tmp_path / "n.edgekit")
+    text = str(info.value)
+    # Each exporter's own reason (the op), not torch's generic "step 3/3 ... next steps" wrapper text.
+    assert text.count("special_airy_ai") >= 2 and "Next steps" not in text, text
