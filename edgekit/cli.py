@@ -47,13 +47,16 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """edgekit: a trained model in, a verified edge artifact out."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
-    from edgekit.config import load_config
+    from edgekit.config import load_settings
 
-    ctx.default_map = load_config(Path.cwd())
+    # Read for every command, but only the commands that use it (compile) fail on an error in it.
+    settings = load_settings(Path.cwd())
+    ctx.obj["settings"] = settings
+    ctx.default_map = {"compile": settings.defaults} if settings.defaults else None
 
 
 @cli.command("compile")
-@click.argument("model")
+@click.argument("model", required=False)
 @click.option("--target", default="cpu", show_default=True, callback=_lower,
               help="Target(s), comma-separated: cpu, intel-cpu, nvidia-gpu or auto.")
 @click.option("--precision", default="fp32", show_default=True, callback=_lower,
@@ -87,7 +90,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--opset", type=int, help="ONNX opset for the export.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of random parity inputs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
-def compile_cmd(model: str, target: str, precision: str, input_: tuple[str, ...], dynamic: tuple[str, ...],
+def compile_cmd(model: str | None, target: str, precision: str, input_: tuple[str, ...], dynamic: tuple[str, ...],
                 weights: str | None, eval_: str | None, calib: str | None, calib_method: str,
                 calib_samples: int, shuffle: bool, random_calibration: bool, preprocess: str | None,
                 max_accuracy_drop: float | None, no_fallback: bool, junit: str | None, keep_fp32: bool,
@@ -97,6 +100,12 @@ def compile_cmd(model: str, target: str, precision: str, input_: tuple[str, ...]
                 allow_pickle: bool, exporter: str, no_simplify: bool, opset: int | None, seed: int,
                 as_json: bool) -> None:
     """Compile MODEL (.onnx, TorchScript, .pt2, or package.module:factory) into a verified bundle."""
+    settings = click.get_current_context().obj["settings"]
+    settings.for_command()  # a bad settings file stops the command that reads it
+    if not model:
+        raise InputError("no MODEL given", note="pass it, or set `model` in [tool.edgekit] or edgekit.toml")
+    if settings.defaults and not as_json:
+        _echo_err(f"settings: {settings.origin}")
     from edgekit.extras import require_compile
 
     require_compile("edgekit compile")
@@ -110,7 +119,7 @@ def compile_cmd(model: str, target: str, precision: str, input_: tuple[str, ...]
         random_calibration=random_calibration,
         preprocess=preprocess, max_accuracy_drop=max_accuracy_drop, fallback=not no_fallback,
         static_shapes=static_shapes, junit=junit, keep_fp32=keep_fp32,
-        log=None if as_json else _echo_err,
+        log=None if as_json else _echo_err, settings_file=settings.origin or None,
     )
     if as_json:
         click.echo(json.dumps({"bundle": str(art.path), "passed": art.passed,

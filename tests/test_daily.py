@@ -201,3 +201,35 @@ def test_a_failing_exporters_real_error_reaches_the_user(tmp_path: Path) -> None
     text = str(info.value)
     # Each exporter's own reason (the op), not torch's generic "step 3/3 ... next steps" wrapper text.
     assert text.count("special_airy_ai") >= 2 and "Next steps" not in text, text
+
+
+# --- settings file -------------------------------------------------------------------------------
+
+def test_settings_lists_model_key_walk_up_and_errors_only_where_read(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    project = tmp_path / "proj"
+    (project / ".git").mkdir(parents=True)
+    (project / "models").mkdir()
+    (project / "build").mkdir()
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 3])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), project / "models" / "r.onnx")
+    (project / "pyproject.toml").write_text(
+        '[tool.edgekit]\nmodel = "models/r.onnx"\ntarget = ["cpu", "intel-cpu"]\ninput = "x:2x3"\n'
+        'out = "build/r.edgekit"\n')
+    sub = project / "src" / "deep"
+    sub.mkdir(parents=True)
+    (tmp_path / "edgekit.toml").write_text('target = "nvidia-gpu"\n')  # above the project root: never read
+    proc = run_cli("compile", cwd=sub)
+    assert proc.returncode == 0, proc.stderr
+    assert f"settings: {project / 'pyproject.toml'} [tool.edgekit]" in proc.stderr
+    manifest = json.loads((project / "build" / "r.edgekit" / "manifest.json").read_text())
+    assert [t["name"] for t in manifest["targets"]] == ["cpu", "intel-cpu"]
+    assert manifest["settings_file"] == f"{project / 'pyproject.toml'} [tool.edgekit]"
+    (project / "pyproject.toml").write_text('[tool.edgekit]\ntargets = "cpu"\n')
+    assert run_cli("targets", cwd=sub).returncode == 0  # a typo does not break commands that ignore the file
+    proc = run_cli("compile", "x.onnx", cwd=sub)
+    assert proc.returncode == 2 and "unknown edgekit setting(s): targets" in proc.stderr

@@ -87,6 +87,7 @@ def compile_model(
     junit: str | Path | None = None,
     keep_fp32: bool = False,
     selection: dict[str, Any] | None = None,
+    settings_file: str | None = None,
     log: Log | None = None,
 ) -> Artifact:
     """Compiles a model into a verified bundle.
@@ -121,6 +122,7 @@ def compile_model(
             shape; the portable ONNX keeps its dynamic axes.
         junit: also write the parity verdicts as JUnit XML to this file.
         selection: how ``auto`` chose this target and precision (recorded in the manifest).
+        settings_file: the settings file (``[tool.edgekit]``) the CLI applied, recorded in the manifest.
         keep_fp32: for fp16/int8, also keep the fp32 graph (``reference/model.onnx``), so that
             ``edgekit check --layers`` can localise errors on the device without the original.
         log: receives progress lines; silent when None.
@@ -144,7 +146,7 @@ def compile_model(
             calibration=calibration, calib_method=calib_method, calib_samples=calib_samples,
             shuffle_calibration=shuffle_calibration, random_calibration=random_calibration, preprocess=preprocess,
             max_accuracy_drop=max_accuracy_drop, fallback=fallback, quant_config=quant_config,
-            static_shapes=static_shapes, junit=junit, keep_fp32=keep_fp32,
+            static_shapes=static_shapes, junit=junit, keep_fp32=keep_fp32, settings_file=settings_file,
         )
     target_names = parse_targets(target)
     if precision not in PRECISIONS:
@@ -219,6 +221,8 @@ def compile_model(
             manifest["notes"] = list(notes)
             if selection is not None:
                 manifest["selection"] = selection
+            if settings_file is not None:
+                manifest["settings_file"] = settings_file
             if notes and notes[0].startswith("WARNING"):
                 manifest = {"warning": notes[0], **manifest}  # the first thing a reader sees
             write_reports(staging, reports, manifest, plots)
