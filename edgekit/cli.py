@@ -77,6 +77,14 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--preprocess", metavar="SPEC", help="Image preprocessing for image-folder DATA, e.g. "
               "resize=256,crop=224,scale=1/255,mean=0.485/0.456/0.406,std=0.229/0.224/0.225,layout=NCHW")
 @click.option("--max-accuracy-drop", type=float, help="Accuracy points the artifact may lose (int8 default 1).")
+@click.option("--atol", multiple=True, metavar="[OUTPUT=]N",
+              help="Absolute tolerance, for every output or one (repeatable); replaces the precision's default.")
+@click.option("--rtol", multiple=True, metavar="[OUTPUT=]N", help="Relative tolerance, as --atol.")
+@click.option("--min-cosine", multiple=True, metavar="[OUTPUT=]N", help="Least cosine similarity per sample.")
+@click.option("--min-top1", multiple=True, metavar="[OUTPUT=]N", help="Least top-1 agreement (0..1).")
+@click.option("--metric", metavar="MODULE:FUNCTION",
+              help="Your task metric: f(reference, artifact, labels) -> {name: number, 'passed': bool}; "
+                   "gates the build.")
 @click.option("--no-fallback", is_flag=True, help="Do not leave sensitive nodes in float when int8 misses parity.")
 @click.option("--junit", type=click.Path(dir_okay=False), help="Also write parity as JUnit XML to this file.")
 @click.option("--keep-fp32", is_flag=True, help="fp16/int8: keep the fp32 graph in the bundle (for check --layers).")
@@ -93,7 +101,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
 def compile_cmd(model: str | None, target: str, precision: str, input_: tuple[str, ...], dynamic: tuple[str, ...],
                 weights: str | None, eval_: str | None, calib: str | None, calib_method: str,
                 calib_samples: int, shuffle: bool, random_calibration: bool, preprocess: str | None,
-                max_accuracy_drop: float | None, no_fallback: bool, junit: str | None, keep_fp32: bool,
+                max_accuracy_drop: float | None, atol: tuple[str, ...], rtol: tuple[str, ...],
+                min_cosine: tuple[str, ...], min_top1: tuple[str, ...], metric: str | None, no_fallback: bool,
+                junit: str | None, keep_fp32: bool,
                 static_shapes: bool,
                 out: str | None,
                 force: bool,
@@ -120,6 +130,7 @@ def compile_cmd(model: str | None, target: str, precision: str, input_: tuple[st
         preprocess=preprocess, max_accuracy_drop=max_accuracy_drop, fallback=not no_fallback,
         static_shapes=static_shapes, junit=junit, keep_fp32=keep_fp32,
         log=None if as_json else _echo_err, settings_file=settings.origin or None,
+        tolerances={"atol": atol, "rtol": rtol, "min_cosine": min_cosine, "min_top1": min_top1}, metric=metric,
     )
     if as_json:
         click.echo(json.dumps({"bundle": str(art.path), "passed": art.passed,

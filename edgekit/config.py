@@ -33,7 +33,7 @@ COMPILE_KEYS = {
     "junit": "junit", "keep-fp32": "keep_fp32",
     "atol": "atol", "rtol": "rtol", "min-cosine": "min_cosine", "min-top1": "min_top1", "metric": "metric",
 }
-LIST_KEYS = {"input", "dynamic", "atol", "rtol", "min-cosine"}  # repeatable flags
+LIST_KEYS = {"input", "dynamic", "atol", "rtol", "min-cosine", "min-top1"}  # repeatable flags
 COMMA_KEYS = {"target"}  # one flag holding a comma-separated list
 PATH_KEYS = {"model", "weights", "eval", "calib", "out", "junit"}
 
@@ -101,7 +101,9 @@ def _defaults(table: dict[str, Any], origin: str, base: Path) -> dict[str, Any]:
     for key, value in table.items():
         if key in COMMA_KEYS and isinstance(value, list):
             value = ",".join(str(v) for v in value)
-        elif key in LIST_KEYS and isinstance(value, str):
+        elif key in LIST_KEYS and isinstance(value, dict):  # atol = {logits = 1e-3}
+            value = [f"{k}={v}" for k, v in value.items()]
+        elif key in LIST_KEYS and not isinstance(value, list):
             value = [value]
         if key in PATH_KEYS and isinstance(value, str):
             value = _relative_to(base, value, must_exist=key not in ("out", "junit"))

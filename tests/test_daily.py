@@ -233,3 +233,66 @@ def test_settings_lists_model_key_walk_up_and_errors_only_where_read(tmp_path: P
     assert run_cli("targets", cwd=sub).returncode == 0  # a typo does not break commands that ignore the file
     proc = run_cli("compile", "x.onnx", cwd=sub)
     assert proc.returncode == 2 and "unknown edgekit setting(s): targets" in proc.stderr
+
+
+# --- user tolerances and metrics -----------------------------------------------------------------
+
+def _two_output_onnx(path: Path) -> Path:
+    """y = x @ W (fp16 rounding shows), z = x + 1: two outputs for per-output tolerances."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.random.default_rng(0).normal(size=(16, 16)).astype(np.float32), "w")
+    one = numpy_helper.from_array(np.ones((1,), np.float32), "one")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"]), helper.make_node("Add", ["x", "one"], ["z"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 16]),
+         helper.make_tensor_value_info("z", TensorProto.FLOAT, ["n", 16])], initializer=[w, one])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def gap_metric(reference: dict, candidate: dict, labels: object) -> dict:
+    """A user metric: the largest gap on output y, passing under 1.0."""
+    gap = float(np.abs(reference["y"] - candidate["y"]).max())
+    return {"y_gap": gap, "passed": gap < 1.0}
+
+
+def strict_metric(reference: dict, candidate: dict, labels: object) -> dict:
+    return {"y_gap": float(np.abs(reference["y"] - candidate["y"]).max()), "passed": False}
+
+
+def test_user_tolerances_per_output_gate_the_build_and_read_in_words(tmp_path: Path) -> None:
+    model = _two_output_onnx(tmp_path / "two.onnx")
+    out = tmp_path / "a.edgekit"
+    proc = run_cli("compile", str(model), "--precision", "fp16", "--input", "x:4x16", "--atol", "1e-7",
+                   "--atol", "z=10", "--out", str(out), "--json")
+    assert proc.returncode == 3, proc.stderr
+    failures = json.loads(proc.stdout)["reports"]["cpu"]["failures"]
+    assert failures and all(f.startswith("y: ") for f in failures), failures  # z has its own, looser atol
+    md = (out / "parity.md").read_text()
+    assert "passes when: every output: |artifact - reference| <= 1e-07" in md and "output z:" in md
+    proc = run_cli("compile", str(model), "--precision", "fp16", "--input", "x:4x16", "--atol", "y=10",
+                   "--atol", "z=10", "--min-cosine", "0.99", "--out", str(out), "--force", "--json")
+    assert proc.returncode == 0, proc.stderr
+    rule = json.loads(proc.stdout)["reports"]["cpu"]["rule"]
+    assert rule["min_cosine"] == 0.99 and rule["per_output"] == {"y": {"atol": 10.0}, "z": {"atol": 10.0}}
+    assert run_cli("check", str(out)).returncode == 0  # the device's golden check holds the same rule
+    proc = run_cli("compile", str(model), "--atol", "w=1", "--input", "x:4x16", "--out", str(tmp_path / "b.edgekit"))
+    assert proc.returncode == 2 and "tolerance for unknown output(s) w" in proc.stderr
+
+
+def test_user_metric_gates_the_build(tmp_path: Path) -> None:
+    import edgekit
+
+    model = _two_output_onnx(tmp_path / "two.onnx")
+    art = edgekit.compile(str(model), inputs=["x:4x16"], metric="tests.test_daily:gap_metric",
+                          out=tmp_path / "m.edgekit")
+    assert art.passed and art.parity.user_metric["values"]["y_gap"] < 1e-3
+    art = edgekit.compile(str(model), inputs=["x:4x16"], metric="tests.test_daily:strict_metric",
+                          out=tmp_path / "n.edgekit")
+    assert not art.passed
+    assert any(f.startswith("user metric tests.test_daily:strict_metric failed (y_gap ") for f in art.parity.failures)
+    with pytest.raises(edgekit.InputError, match="cannot import --metric"):
+        edgekit.compile(str(model), inputs=["x:4x16"], metric="tests.nowhere:f", out=tmp_path / "o.edgekit")

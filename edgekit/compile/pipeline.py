@@ -31,6 +31,9 @@ from edgekit.parity.junit import write_junit
 from edgekit.parity.metrics import rule_for
 from edgekit.parity.report import ParityReport
 from edgekit.parity.samples import PlotSamples
+from edgekit.parity.user_metric import Recorder, load_metric
+from edgekit.parity.user_metric import evaluate as evaluate_metric
+from edgekit.parity.user_rule import UserRule, with_user_rule
 from edgekit.parity.writer import write_reports
 from edgekit.runtimes import runtime_class
 from edgekit.signature import TensorSpec
@@ -88,6 +91,8 @@ def compile_model(
     keep_fp32: bool = False,
     selection: dict[str, Any] | None = None,
     settings_file: str | None = None,
+    tolerances: dict[str, Any] | None = None,
+    metric: str | None = None,
     log: Log | None = None,
 ) -> Artifact:
     """Compiles a model into a verified bundle.
@@ -122,6 +127,10 @@ def compile_model(
             shape; the portable ONNX keeps its dynamic axes.
         junit: also write the parity verdicts as JUnit XML to this file.
         selection: how ``auto`` chose this target and precision (recorded in the manifest).
+        tolerances: the user's parity criteria on top of the precision's default rule:
+            ``{"atol": ["1e-3", "logits=1e-2"], "rtol": …, "min_cosine": …, "min_top1": …}``
+            (a number applies to every output, ``OUTPUT=NUMBER`` to one).
+        metric: ``package.module:function``, a task metric that must pass (see parity/user_metric.py).
         settings_file: the settings file (``[tool.edgekit]``) the CLI applied, recorded in the manifest.
         keep_fp32: for fp16/int8, also keep the fp32 graph (``reference/model.onnx``), so that
             ``edgekit check --layers`` can localise errors on the device without the original.
@@ -147,6 +156,7 @@ def compile_model(
             shuffle_calibration=shuffle_calibration, random_calibration=random_calibration, preprocess=preprocess,
             max_accuracy_drop=max_accuracy_drop, fallback=fallback, quant_config=quant_config,
             static_shapes=static_shapes, junit=junit, keep_fp32=keep_fp32, settings_file=settings_file,
+            tolerances=tolerances, metric=metric,
         )
     target_names = parse_targets(target)
     if precision not in PRECISIONS:
@@ -183,6 +193,9 @@ def compile_model(
         scratch = Path(scratch_dir)
         prep = prepare(source, example_inputs, input_args, dynamic_args, eval_source, calib_source,
                         exporter, opset, simplify, seed, scratch, say)
+        rule = with_user_rule(rule, prep.output_names, metric, **(tolerances or {}))
+        if metric is not None:
+            load_metric(metric)  # an unimportable metric fails now, not after building
         dim_ranges, profiles = derive_profiles(prep.specs, prep.shapes, ranges)
         batches_fn = _parity_batches(prep, eval_source, seed,
                                      min(EVAL_BATCH, batch_limit(prep.specs, dim_ranges) or EVAL_BATCH))
@@ -218,6 +231,8 @@ def compile_model(
             manifest["quantization"] = lowered.summary if lowered else None
             manifest["parity"]["rule_overrides"] = (
                 {"max_accuracy_drop": max_accuracy_drop} if max_accuracy_drop is not None else {})
+            if isinstance(rule, UserRule):  # the device's golden check holds to the same criteria
+                manifest["parity"]["user_rule"] = rule.to_dict()
             manifest["notes"] = list(notes)
             if selection is not None:
                 manifest["selection"] = selection
@@ -305,12 +320,17 @@ def _check_target(prep: Prepared, runtime: Any, entry: dict[str, Any], rule: Any
     """Compares a target's runtime (loaded from the staging folder) with the reference."""
     name, precision = entry["name"], entry["precision"]
     data_desc = eval_source.description if eval_source else f"seeded random inputs (seed {seed})"
-    return compare(
-        prep.reference, runtime.run, batches_fn(), prep.output_names, precision, rule,
+    metric = getattr(rule, "metric", None)
+    rec = Recorder()
+    report = compare(
+        rec.wrap(prep.reference, rec.reference) if metric else prep.reference,
+        rec.wrap(runtime.run, rec.candidate) if metric else runtime.run,
+        rec.data(batches_fn()) if metric else batches_fn(), prep.output_names, precision, rule,
         data_description=data_desc, reference_description=prep.reference_description,
         candidate_description=f"{name} ({entry['backend']} {entry.get('backend_version')})",
         golden=golden, notes=notes, samples=plots,
     )
+    return replace(report, user_metric=evaluate_metric(metric, rec)) if metric else report
 
 
 def _manifest(out: Path, prep: Prepared, signature: dict[str, Any], precision: str,
