@@ -161,20 +161,35 @@ def compile_cmd(model: str | None, target: str, precision: str, input_: tuple[st
 @click.option("--report", "report_file", type=click.Path(dir_okay=False),
               help="Write the report: .json, .md or .html (by the file's suffix).")
 @click.option("--junit", type=click.Path(dir_okay=False), help="Write the verdicts as JUnit XML.")
+@click.option("--save-inputs", type=click.Path(file_okay=False), metavar="DIR",
+              help="Write the inputs this check compared to DIR, to reproduce it elsewhere.")
+@click.option("--load-inputs", type=click.Path(file_okay=False), metavar="DIR",
+              help="Compare on inputs written by --save-inputs (with --against).")
 @click.option("--layers", is_flag=True, help="Find the layer where accuracy was lost (fp32 graph vs artifact).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 def check_cmd(bundle: str, against: str | None, weights: str | None, data: str | None, target: str | None,
-              verify_key: str | None, report_file: str | None, junit: str | None, layers: bool,
-              as_json: bool) -> None:
+              verify_key: str | None, report_file: str | None, junit: str | None, save_inputs: str | None,
+              load_inputs: str | None, layers: bool, as_json: bool) -> None:
     """Re-run parity on BUNDLE: its golden samples on this host, or against the original model."""
     from edgekit.api import check
 
+    if load_inputs:
+        from edgekit.parity.saved_inputs import inputs_folder
+
+        if data:
+            raise InputError("give --data or --load-inputs, not both")
+        data = str(inputs_folder(load_inputs))
+    if save_inputs and Path(save_inputs).is_dir() and any(Path(save_inputs).iterdir()):
+        raise InputError(f"--save-inputs folder '{save_inputs}' is not empty", note="give a new or empty folder")
     if layers:
         from edgekit.api import check_layers
         from edgekit.parity.layers import format_layers
 
-        against_onnx = against if against and against.endswith(".onnx") else None
-        result = check_layers(bundle, against_onnx, data, target=target)
+        if against and not against.endswith(".onnx"):
+            raise InputError(f"--layers compares ONNX graphs tensor by tensor; --against '{against}' is not an "
+                             ".onnx file", note="export it to .onnx and pass that, or compile with --keep-fp32 "
+                             "and leave out --against")
+        result = check_layers(bundle, against, data, target=target)
         if as_json:
             click.echo(json.dumps(result, indent=2, default=str))
         else:
@@ -182,6 +197,12 @@ def check_cmd(bundle: str, against: str | None, weights: str | None, data: str |
         return
     report = check(bundle, against, data, target=target, weights=weights, verify_key=verify_key)
     name = report.candidate.split(" ")[0]
+    if save_inputs:
+        from edgekit.parity.saved_inputs import check_batches
+        from edgekit.parity.saved_inputs import save_inputs as write_inputs
+
+        count = write_inputs(save_inputs, check_batches(_open_bundle(bundle), name, data))
+        _echo_err(f"wrote {count} input batch(es) to {save_inputs}")
     if report_file:
         from edgekit.parity.writer import markdown, parity_document
 

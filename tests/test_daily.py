@@ -296,3 +296,46 @@ def test_user_metric_gates_the_build(tmp_path: Path) -> None:
     assert any(f.startswith("user metric tests.test_daily:strict_metric failed (y_gap ") for f in art.parity.failures)
     with pytest.raises(edgekit.InputError, match="cannot import --metric"):
         edgekit.compile(str(model), inputs=["x:4x16"], metric="tests.nowhere:f", out=tmp_path / "o.edgekit")
+
+
+def _relu_onnx(path: Path, out_name: str = "y", batch: int | str = "n") -> Path:
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], [out_name])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 3])],
+                              [helper.make_tensor_value_info(out_name, TensorProto.FLOAT, [batch, 3])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_check_layers_refuses_what_it_cannot_compare(tmp_path: Path) -> None:
+    bundle = tmp_path / "r.edgekit"
+    assert run_cli("compile", str(_relu_onnx(tmp_path / "r.onnx")), "--input", "x:2x3",
+                   "--out", str(bundle)).returncode == 0
+    other = _relu_onnx(tmp_path / "other.onnx", out_name="q")  # shares no tensor name with the bundle
+    proc = run_cli("check", str(bundle), "--layers", "--against", str(other))
+    assert proc.returncode == 2 and "compared 0 intermediate tensors" in proc.stderr, proc.stderr
+    proc = run_cli("check", str(bundle), "--layers", "--against", "examples.digits.model:create")
+    assert proc.returncode == 2 and "is not an .onnx file" in proc.stderr
+    proc = run_cli("check", str(bundle), "--layers")
+    assert proc.returncode == 0 and "compared 1 intermediate tensors" in proc.stdout, proc.stderr
+
+
+def test_check_saves_the_inputs_it_compared_and_loads_them_back(digits_bundle: Path, digits_data: dict,
+                                                                 tmp_path: Path) -> None:
+    saved = tmp_path / "inputs"
+    proc = run_cli("check", str(digits_bundle), "--save-inputs", str(saved), "--json")
+    assert proc.returncode == 0, proc.stderr
+    golden = json.loads(proc.stdout)
+    files = sorted(saved.glob("inputs-*.npz"))
+    assert files and sum(np.load(f)["image"].shape[0] for f in files) == golden["samples"]
+    model = "examples.digits.model:create"
+    weights = str(ROOT / "examples" / "digits" / "weights.safetensors")
+    proc = run_cli("check", str(digits_bundle), "--against", model, "--weights", weights,
+                   "--load-inputs", str(saved), "--json")
+    assert proc.returncode == 0, proc.stderr
+    again = json.loads(proc.stdout)
+    assert again["samples"] == golden["samples"] and again["data"].startswith(f"folder '{saved}'")
+    proc = run_cli("check", str(digits_bundle), "--save-inputs", str(saved))
+    assert proc.returncode == 2 and "is not empty" in proc.stderr
