@@ -7,6 +7,7 @@ is enforced on the bytes actually inflated, not on what the archive claims.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -18,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from edgekit.bundle import MANIFEST, SUFFIX, read_bundle, sha256_file
 from edgekit.cache import user_cache_dir
 from edgekit.errors import BundleError, InputError
+from edgekit.slim import SLIM_FILE, droppable
 
 ARCHIVE_SUFFIX = SUFFIX + ".zip"
 
@@ -29,8 +31,12 @@ class ExtractLimits:
     max_ratio: float = 200.0  # inflated bytes per compressed byte, per file
 
 
-def pack(bundle: str | os.PathLike[str], out: str | os.PathLike[str] | None = None, force: bool = False) -> Path:
-    """Writes a verified bundle into one zip file (atomically); returns its path."""
+def pack(bundle: str | os.PathLike[str], out: str | os.PathLike[str] | None = None, force: bool = False,
+         slim: bool = False) -> Path:
+    """Writes a verified bundle into one zip file (atomically); returns its path.
+
+    ``slim``: leave out what no runtime reads (reports, reference graph; see edgekit/slim.py).
+    """
     b = read_bundle(bundle)
     name = b.path.name
     target = Path(out) if out is not None else b.path.with_name(name + ".zip")
@@ -42,8 +48,11 @@ def pack(bundle: str | os.PathLike[str], out: str | os.PathLike[str] | None = No
     os.close(fd)
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
-            for rel in [MANIFEST, *sorted(b.manifest["files"])]:
+            left_out = set(droppable(b.manifest)) if slim else set()
+            for rel in [MANIFEST, *sorted(set(b.manifest["files"]) - left_out)]:
                 archive.write(b.path / rel, rel)
+            if slim:
+                archive.writestr(SLIM_FILE, json.dumps({"dropped": sorted(left_out)}, indent=2) + "\n")
             signature = b.path / "signature.json"
             if signature.is_file():
                 archive.write(signature, "signature.json")

@@ -370,11 +370,22 @@ def _is_bundle(item: str) -> bool:
 @click.argument("bundle", type=click.Path())
 @click.option("--out", type=click.Path(dir_okay=False), help="Archive to write (NAME.edgekit.zip).")
 @click.option("--force", is_flag=True, help="Replace an existing archive.")
-def pack_cmd(bundle: str, out: str | None, force: bool) -> None:
+@click.option("--slim", is_flag=True, help="Leave out what an app does not need: reports, reference graph "
+              "(the signature stays valid).")
+def pack_cmd(bundle: str, out: str | None, force: bool, slim: bool) -> None:
     """Pack a verified BUNDLE into one NAME.edgekit.zip for shipping (load reads it directly)."""
     from edgekit.archive import pack
 
-    click.echo(f"archive: {pack(bundle, out, force)}")
+    path = pack(bundle, out, force, slim=slim)
+    if slim:
+        from edgekit.bundle import read_bundle
+        from edgekit.slim import droppable
+
+        m = read_bundle(bundle, verify=False).manifest
+        left = droppable(m)
+        saved = sum(m["files"][p]["size"] for p in left)
+        click.echo(f"left out {len(left)} file(s), {saved / 1e6:.2f} MB: {', '.join(left) or 'none'}")
+    click.echo(f"archive: {path} ({path.stat().st_size / 1e6:.2f} MB)")
 
 
 @cli.command("keygen")

@@ -54,6 +54,11 @@ def describe(bundle: Bundle) -> str:
     lines.append(f"size       {total / 1e6:.2f} MB in {len(files)} files")
     signed = (bundle.path / "signature.json").is_file()
     lines.append(f"signed     {'yes (Ed25519; verify with --verify-key)' if signed else 'no'}")
+    from edgekit.slim import dropped_files
+
+    slim = dropped_files(bundle.path, m)
+    if slim:
+        lines.append(f"slim       left out by pack --slim: {', '.join(sorted(slim))}")
     parity = m.get("parity") or {}
     verdict = {True: "PASSED", False: "FAILED", None: "unknown"}[parity.get("passed")]
     lines.append(f"parity     {verdict}")

@@ -339,3 +339,56 @@ def test_check_saves_the_inputs_it_compared_and_loads_them_back(digits_bundle: P
     assert again["samples"] == golden["samples"] and again["data"].startswith(f"folder '{saved}'")
     proc = run_cli("check", str(digits_bundle), "--save-inputs", str(saved))
     assert proc.returncode == 2 and "is not empty" in proc.stderr
+
+
+# --- bundle size ---------------------------------------------------------------------------------
+
+def test_identical_target_files_are_stored_once_and_old_layout_still_loads(digits_bundle: Path,
+                                                                           tmp_path: Path) -> None:
+    import shutil
+
+    import edgekit
+    from edgekit.bundle import commit_bundle, read_bundle
+
+    manifest = read_bundle(digits_bundle).manifest
+    staging = tmp_path / "staging"
+    shutil.copytree(digits_bundle, staging)
+    (staging / "manifest.json").unlink()
+    shutil.copy(staging / "model.onnx", staging / "cpu" / "model.onnx")  # the cpu graph, byte for byte portable
+    old = tmp_path / "old.edgekit"
+    shutil.copytree(staging, old)
+    commit_bundle(staging, tmp_path / "once.edgekit", manifest)
+    once = read_bundle(tmp_path / "once.edgekit")
+    assert once.manifest["targets"][0]["files"] == {"model": "model.onnx"}
+    assert "cpu/model.onnx" not in once.manifest["files"] and not (once.path / "cpu").exists()
+    rt = edgekit.load(once.path)
+    assert rt.selfcheck().passed
+    # A bundle in the old layout (its own copy under cpu/) loads as before.
+    (old / "manifest.json").write_text(json.dumps({**manifest, "files": {
+        **manifest["files"], "cpu/model.onnx": manifest["files"]["model.onnx"]}}))
+    assert edgekit.load(old).selfcheck().passed
+
+
+def test_pack_slim_drops_reports_and_keeps_the_signature_valid(digits_bundle: Path, tmp_path: Path) -> None:
+    import shutil
+
+    import edgekit
+
+    bundle = tmp_path / "s.edgekit"
+    shutil.copytree(digits_bundle, bundle)
+    key = tmp_path / "k.pem"
+    assert run_cli("keygen", str(key)).returncode == 0
+    assert run_cli("sign", str(bundle), "--key", str(key)).returncode == 0
+    full, slim = tmp_path / "full.edgekit.zip", tmp_path / "slim.edgekit.zip"
+    assert run_cli("pack", str(bundle), "--out", str(full)).returncode == 0
+    proc = run_cli("pack", str(bundle), "--out", str(slim), "--slim")
+    assert proc.returncode == 0 and "parity.html" in proc.stdout, proc.stderr
+    assert slim.stat().st_size < full.stat().st_size
+    rt = edgekit.load(slim, verify_key=tmp_path / "k.pem.pub")
+    assert rt.selfcheck().passed
+    out = rt.run({"image": np.zeros((1, 1, 8, 8), np.float32)})
+    assert out["output"].shape == (1, 10)
+    proc = run_cli("inspect", str(slim))
+    assert proc.returncode == 0 and "left out by pack --slim" in proc.stdout
+    with pytest.raises(edgekit.BundleError, match="pack --slim"):
+        rt.bundle.file("parity.json")
