@@ -68,6 +68,8 @@ def test_load_prefers_the_target_measured_fastest_on_this_host_class() -> None:
     other = {**manifest, "build_host": {**host, "isa": ["sse4_2"] if here[2] != ("sse4_2",) else ["avx"]}}
     order, why = order_targets(other, ["intel-cpu", "cpu"])
     assert order == ["intel-cpu", "cpu"] and "no speed records for this host class" in why
+    order, why = order_targets(manifest, ["intel-cpu", "cpu", "nvidia-gpu"])  # the GPU was never timed
+    assert order == ["nvidia-gpu", "intel-cpu", "cpu"] and "not every target was timed" in why
 
 
 @pytest.fixture(scope="module")

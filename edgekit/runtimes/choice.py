@@ -50,10 +50,10 @@ def order_targets(manifest: dict[str, Any], names: list[str], here: tuple[str, s
     built = manifest.get("build_host")
     same = built is not None and host_class(built) == (here or host_class())
     ms = {n: v for n, v in measured_latency(manifest).items() if n in names}
-    if same and len(ms) >= 2:
+    if same and set(ms) == set(names):  # a target never timed (a GPU engine, say) may be fastest of all
         fastest = sorted(ms, key=ms.__getitem__)
-        order = fastest + [n for n in specialised if n not in ms]
+        order = fastest
         figures = ", ".join(f"{n} {ms[n]:.3g} ms" for n in fastest)
         return order, f"measured fastest when built on a host of this class (p50, batch 1: {figures})"
-    why = "no speed records for this host class" if not same else "fewer than two targets were timed"
+    why = "no speed records for this host class" if not same else "not every target was timed"
     return specialised, f"most specialised target ({' > '.join(PREFERENCE)}); {why}"
