@@ -394,3 +394,17 @@ def test_pack_slim_drops_reports_and_keeps_the_signature_valid(digits_bundle: Pa
     assert proc.returncode == 0 and "left out by pack --slim" in proc.stdout
     with pytest.raises(edgekit.BundleError, match="pack --slim"):
         rt.bundle.file("parity.json")
+
+
+# --- reports -------------------------------------------------------------------------------------
+
+def test_parity_md_verdict_first_then_one_summary_table(two_target_bundle: Path) -> None:
+    text = (two_target_bundle / "parity.md").read_text()
+    lines = text.splitlines()
+    assert lines[0] == "## edgekit parity: ✅ PASSED"
+    table = lines[lines.index("| target | precision | verdict | key metric | p50 latency (batch 1) | size |") + 2:]
+    rows = [r for r in table[:2]]
+    assert rows[0].startswith("| cpu | fp32 | pass | top-1 ") and rows[1].startswith("| intel-cpu | fp32 | pass |")
+    assert all(" ms | " in r and not r.endswith("| 0 MB |") for r in rows)
+    assert "- passes when: every output: |artifact - reference| <= 0.0001 + 0.001" in text
+    assert text.count("<details>") == 2 and text.count("</details>") == 2
