@@ -275,6 +275,9 @@ def test_user_tolerances_per_output_gate_the_build_and_read_in_words(tmp_path: P
     assert failures and all(f.startswith("y: ") for f in failures), failures  # z has its own, looser atol
     md = (out / "parity.md").read_text()
     assert "passes when: every output: |artifact - reference| <= 1e-07" in md and "output z:" in md
+    page = (out / "parity.html").read_text()
+    assert "passes when: every output: |artifact - reference| &lt;= 1e-07" in page
+    assert "<h3>what to try next</h3><ol><li>find the layer" in page and "--keep-fp32" in page
     proc = run_cli("compile", str(model), "--precision", "fp16", "--input", "x:4x16", "--atol", "y=10",
                    "--atol", "z=10", "--min-cosine", "0.99", "--out", str(out), "--force", "--json")
     assert proc.returncode == 0, proc.stderr
