@@ -213,22 +213,34 @@ def write_csv(rows: list[BenchRow], path: str | Path) -> None:
 
 
 def plot(rows: list[BenchRow], path: str | Path) -> None:
-    """Latency (p50) against the parity metric that matters: where each candidate sits."""
+    """Latency per candidate: p50 bars with p90/p99 whiskers, coloured by parity verdict, the key
+    parity metric beside each; host, threads and batch in the title."""
     import matplotlib
+
+    from edgekit.hostinfo import fingerprint
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for r in rows:
-        y = 1.0 if r.parity == "pass" else 0.0
-        ax.scatter(r.p50_ms, y, s=40, color="#2b8a3e" if y else "#c92a2a")
-        ax.annotate(f"{r.target} {r.precision}", (r.p50_ms, y), fontsize=7, xytext=(4, 4),
-                    textcoords="offset points", rotation=20)
-    ax.set_xlabel("p50 latency, batch 1 (ms)")
-    ax.set_yticks([0, 1], ["fails parity", "passes parity"])
-    ax.set_ylim(-0.5, 1.8)
-    ax.set_title("latency vs accuracy parity")
+    fig, ax = plt.subplots(figsize=(8, 0.5 * len(rows) + 1.6))
+    labels = [f"{r.bundle} · {r.target} · {r.precision}" for r in rows]
+    ys = list(range(len(rows)))[::-1]
+    colours = ["#2b8a3e" if r.parity == "pass" else "#c92a2a" for r in rows]
+    ax.barh(ys, [r.p50_ms for r in rows], color=colours, alpha=0.8, height=0.6)
+    for y, r, c in zip(ys, rows, colours):
+        ax.plot([r.p50_ms, r.p90_ms], [y, y], color="black", linewidth=1.2)
+        ax.plot([r.p90_ms, r.p99_ms], [y, y], color="black", linewidth=0.6, linestyle=":")
+        ax.plot([r.p90_ms], [y], marker="|", color="black", markersize=10)
+        ax.plot([r.p99_ms], [y], marker="|", color="black", markersize=6)
+        ax.annotate(f" {r.parity}: {r.key_metric}", (r.p99_ms, y), va="center", fontsize=7, color=c)
+    ax.set_yticks(ys, labels, fontsize=8)
+    ax.set_xlabel("latency per call, ms (bar: p50; whiskers: p90, p99)")
+    ax.set_xlim(0, max(r.p99_ms for r in rows) * 1.8)
+    threads = threads_label(rows[0].threads) if rows else ""
+    host = fingerprint()
+    batch = rows[0].latency_batch if rows else 1
+    ax.set_title(f"{host['cpu'] or host['machine']} ({host['cores']} cores), batch {batch}, "
+                 f"{threads}; green passes parity, red fails", fontsize=9)
     fig.savefig(str(path), bbox_inches="tight")
     plt.close(fig)
 
