@@ -187,6 +187,8 @@ def compile_model(
             "and is marked so in the manifest and report",
         )
     rule = rule_for(precision, max_accuracy_drop=max_accuracy_drop)
+    if metric is not None:
+        load_metric(metric)  # an unimportable metric fails now, before any work
 
     bundle_io.remove_stale_dirs(Path(tempfile.gettempdir()), SCRATCH_PREFIX)
     with tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-") as scratch_dir:
@@ -194,8 +196,6 @@ def compile_model(
         prep = prepare(source, example_inputs, input_args, dynamic_args, eval_source, calib_source,
                         exporter, opset, simplify, seed, scratch, say)
         rule = with_user_rule(rule, prep.output_names, metric, **(tolerances or {}))
-        if metric is not None:
-            load_metric(metric)  # an unimportable metric fails now, not after building
         dim_ranges, profiles = derive_profiles(prep.specs, prep.shapes, ranges)
         batches_fn = _parity_batches(prep, eval_source, seed,
                                      min(EVAL_BATCH, batch_limit(prep.specs, dim_ranges) or EVAL_BATCH))
