@@ -110,7 +110,9 @@ def compile_cmd(model: str | None, target: str, precision: str, input_: tuple[st
                 allow_pickle: bool, exporter: str, no_simplify: bool, opset: int | None, seed: int,
                 as_json: bool) -> None:
     """Compile MODEL (.onnx, TorchScript, .pt2, or package.module:factory) into a verified bundle."""
-    settings = click.get_current_context().obj["settings"]
+    from edgekit.config import Settings
+
+    settings = (click.get_current_context().obj or {}).get("settings") or Settings()
     settings.for_command()  # a bad settings file stops the command that reads it
     if not model:
         raise InputError("no MODEL given", note="pass it, or set `model` in [tool.edgekit] or edgekit.toml")
