@@ -19,7 +19,8 @@ from pathlib import Path, PurePosixPath
 from edgekit.bundle import MANIFEST, SUFFIX, read_bundle, sha256_file
 from edgekit.cache import user_cache_dir
 from edgekit.errors import BundleError, InputError
-from edgekit.slim import SLIM_FILE, droppable
+from edgekit.layout import Layout
+from edgekit.slim import droppable
 
 ARCHIVE_SUFFIX = SUFFIX + ".zip"
 
@@ -52,10 +53,10 @@ def pack(bundle: str | os.PathLike[str], out: str | os.PathLike[str] | None = No
             for rel in [MANIFEST, *sorted(set(b.manifest["files"]) - left_out)]:
                 archive.write(b.path / rel, rel)
             if slim:
-                archive.writestr(SLIM_FILE, json.dumps({"dropped": sorted(left_out)}, indent=2) + "\n")
-            signature = b.path / "signature.json"
+                archive.writestr(Layout.SLIM, json.dumps({"dropped": sorted(left_out)}, indent=2) + "\n")
+            signature = b.path / Layout.SIGNATURE
             if signature.is_file():
-                archive.write(signature, "signature.json")
+                archive.write(signature, Layout.SIGNATURE)
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

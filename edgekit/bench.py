@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import BundleError, EdgekitError, InputError
+from edgekit.layout import Layout
 from edgekit.peakmem import peak_rss_mb
-from edgekit.timing import latency_samples, summarize, threads_label
+from edgekit.timing import sample_latencies, summarize, threads_label
 
 COLUMNS = ("bundle", "target", "precision", "size_mb", "parity", "key_metric", "p50_ms", "p90_ms", "p99_ms",
            "throughput_per_s", "batch", "first_load_ms", "peak_rss_mb", "speedup_vs_torch",
@@ -87,7 +88,7 @@ def measure(bundle: str, target: str, options: BenchOptions) -> dict[str, Any]:
     rt = load(bundle, target, accept_failed=True, threads=options.threads)
     first_load = (time.perf_counter() - start) * 1e3
     one, many, size = bench_feeds(rt.bundle, options.batch, target)
-    latencies = latency_samples(lambda: rt.run(one), options.warmup, options.iterations, options.time_budget_s)
+    latencies = sample_latencies(lambda: rt.run(one), options.warmup, options.iterations, options.time_budget_s)
     rt.run(many)
     runs, t = 0, time.perf_counter()
     while runs < max(3, options.iterations // 10) and (runs < 3 or time.perf_counter() - t < options.time_budget_s / 2):
@@ -148,7 +149,7 @@ def bench_bundles(bundles: list[str], targets: list[str] | None, options: BenchO
         found = _child(str(b.path), name, options)
         if b.path not in parity:
             try:
-                parity[b.path] = json.loads(b.file("parity.json").read_text())["reports"]
+                parity[b.path] = json.loads(b.file(Layout.PARITY_JSON).read_text())["reports"]
             except (BundleError, OSError):  # a `pack --slim` bundle: only the manifest's verdict
                 passed = (b.manifest.get("parity") or {}).get("passed")
                 parity[b.path] = {t: {"passed": passed, "precision": b.precision} for t in b.target_names}
@@ -171,7 +172,7 @@ def torch_latency(model: Any, weights: str | None, feed: dict[str, np.ndarray], 
     """Median torch eager latency on the same batch-1 inputs and thread count."""
     import torch
 
-    from edgekit.compile.sources import load_source
+    from edgekit.models.loader import load_source
 
     source = load_source(model, weights)
     if not source.is_torch:
@@ -181,7 +182,7 @@ def torch_latency(model: Any, weights: str | None, feed: dict[str, np.ndarray], 
     module = source.module.module() if source.kind == "torch.export" else source.module
     args = [torch.from_numpy(np.ascontiguousarray(v)) for v in feed.values()]
     with torch.inference_mode():
-        times = latency_samples(lambda: module(*args), options.warmup, options.iterations, options.time_budget_s)
+        times = sample_latencies(lambda: module(*args), options.warmup, options.iterations, options.time_budget_s)
     return float(summarize(times)["p50_ms"])
 
 

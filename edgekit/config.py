@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgekit.compiler.options import COMPILE_OPTIONS
 from edgekit.errors import InputError
 
 if sys.version_info >= (3, 11):
@@ -21,21 +22,13 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-# Flag name (as in the file) → click parameter name.
-COMPILE_KEYS = {
-    "model": "model",
-    "target": "target", "precision": "precision", "input": "input_", "dynamic": "dynamic",
-    "weights": "weights", "eval": "eval_", "out": "out", "force": "force", "exporter": "exporter",
-    "no-simplify": "no_simplify", "opset": "opset", "seed": "seed", "allow-pickle": "allow_pickle",
-    "calib": "calib", "calib-method": "calib_method", "calib-samples": "calib_samples",
-    "random-calibration": "random_calibration", "shuffle": "shuffle", "preprocess": "preprocess",
-    "max-accuracy-drop": "max_accuracy_drop", "no-fallback": "no_fallback", "static-shapes": "static_shapes",
-    "junit": "junit", "keep-fp32": "keep_fp32",
-    "atol": "atol", "rtol": "rtol", "min-cosine": "min_cosine", "min-top1": "min_top1", "metric": "metric",
-}
-LIST_KEYS = {"input", "dynamic", "atol", "rtol", "min-cosine", "min-top1"}  # repeatable flags
+# Flag name (as in the file) → click parameter name: the one option table, plus compile's MODEL argument.
+COMPILE_KEYS = {"model": "model", **{o.flag: o.dest for o in COMPILE_OPTIONS}}
+LIST_KEYS = {o.flag for o in COMPILE_OPTIONS if o.multiple}  # repeatable flags
 COMMA_KEYS = {"target"}  # one flag holding a comma-separated list
-PATH_KEYS = {"model", "weights", "eval", "calib", "out", "junit"}
+# Paths, relative to the settings file's folder: MODEL, file/path options and DATA (unless module:callable).
+PATH_KEYS = {"model"} | {o.flag for o in COMPILE_OPTIONS if o.kind in ("file", "path") or o.metavar == "DATA"}
+OUTPUT_KEYS = {o.flag for o in COMPILE_OPTIONS if o.kind == "path"} | {"junit"}  # need not exist yet
 
 
 @dataclass(frozen=True)
@@ -106,7 +99,7 @@ def _defaults(table: dict[str, Any], origin: str, base: Path) -> dict[str, Any]:
         elif key in LIST_KEYS and not isinstance(value, list):
             value = [value]
         if key in PATH_KEYS and isinstance(value, str):
-            value = _relative_to(base, value, must_exist=key not in ("out", "junit"))
+            value = _relative_to(base, value, must_exist=key not in OUTPUT_KEYS)
         defaults[COMPILE_KEYS[key]] = value
     return defaults
 

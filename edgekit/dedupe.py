@@ -9,11 +9,10 @@ written before this keep their copies and load as before.
 
 from __future__ import annotations
 
+import filecmp
 import logging
 from pathlib import Path
 from typing import Any
-
-from edgekit.bundle import sha256_file
 
 log = logging.getLogger("edgekit.bundle")
 
@@ -35,7 +34,7 @@ def _fold(root: Path, entry: dict[str, Any]) -> dict[str, Any]:
     twins = {f: root / f.relative_to(folder) for f in files}
     if not files or not all(t.is_file() and t.stat().st_size == f.stat().st_size for f, t in twins.items()):
         return entry
-    if any(sha256_file(f) != sha256_file(t) for f, t in twins.items()):
+    if not all(filecmp.cmp(f, t, shallow=False) for f, t in twins.items()):
         return entry
     for f in files:
         f.unlink()

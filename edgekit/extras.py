@@ -3,8 +3,8 @@ ModuleNotFoundError traceback after a long benchmark."""
 
 from __future__ import annotations
 
+from edgekit.deps import module_missing
 from edgekit.errors import TargetUnavailable
-from edgekit.runtimes.base import module_missing
 
 COMPILE_MODULES = ("onnx", "onnxsim", "onnxscript", "torch")
 COMPILE_HINT = "pip install 'edgekit[compile]'"

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.errors import BundleError
+from edgekit.layout import Layout
 
-SLIM_FILE = "slim.json"
-KEEP = ("golden.npz",)
+SLIM_FILE = Layout.SLIM
+KEEP = (Layout.GOLDEN,)
 
 
 def droppable(manifest: dict[str, Any]) -> list[str]:

@@ -1,9 +1,22 @@
-"""One latency method for every speed figure edgekit prints: ``bench``, ``auto`` and the
-compile-time "slower than fp32" verdict all time batch-1 calls the same way and report the
-same percentiles, with the batch and thread count beside them."""
+"""Timing, in one place: every latency edgekit reports or judges is measured here, batch 1,
+with the batch and thread count recorded beside the figure.
+
+- ``sample_latencies``: a warmed-up loop of single calls under an iteration and time budget
+  (``edgekit bench`` runs it in a fresh child process per candidate, see ``bench.measure``).
+- ``interleaved``: contenders take turns in blocks, in a rotating order, so that machine noise
+  (frequency changes, a neighbour's load) hits every contender alike: the compile-time
+  "slower than fp32" verdict and each target's own speed record (``compiler/speed.py``), and
+  ``benchmarks/``. Blocks, not single calls: onnxruntime's and OpenVINO's worker threads spin
+  for a while after each run, and alternating call by call makes each contender compete with
+  the last one's spinning threads. The first 50 ms of every block are not timed, for the same
+  reason.
+- ``batch_one``, ``summarize``, ``threads_label``: the batch-1 feed, the percentiles and the
+  thread wording that bench and the compile-time verdict share.
+"""
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -23,42 +36,55 @@ def batch_one(feed: Feed, specs: Sequence[Any]) -> Feed:
     return out
 
 
-def latency_samples(run: Callable[[], object], warmup: int, iterations: int, time_budget_s: float,
-                    min_iterations: int = 5) -> list[float]:
-    """Milliseconds per call of ``run()``: ``warmup`` untimed calls, then up to ``iterations`` timed
-    ones, stopping early once ``time_budget_s`` is spent (but never before ``min_iterations``)."""
+def sample_latencies(fn: Callable[[], object], warmup: int, iterations: int, time_budget_s: float) -> list[float]:
+    """Milliseconds of ``iterations`` calls at most (at least 5), within ``time_budget_s`` after 5."""
     for _ in range(warmup):
-        run()
-    samples: list[float] = []
+        fn()
+    latencies: list[float] = []
     deadline = time.perf_counter() + time_budget_s
-    while len(samples) < iterations and (len(samples) < min_iterations or time.perf_counter() < deadline):
+    while len(latencies) < iterations and (len(latencies) < 5 or time.perf_counter() < deadline):
         start = time.perf_counter()
-        run()
-        samples.append((time.perf_counter() - start) * 1e3)
+        fn()
+        latencies.append((time.perf_counter() - start) * 1e3)
+    return latencies
+
+
+def interleaved(contenders: dict[str, Callable[[], object]], warmup: int = 5, rounds: int = 5,
+                per_round: int = 10) -> dict[str, list[float]]:
+    """Latency samples in milliseconds per contender: ``rounds * per_round`` calls each."""
+    for fn in contenders.values():
+        for _ in range(warmup):
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in contenders}
+    order = list(contenders.items())
+    for i in range(rounds):
+        shift = i % len(order)
+        for name, fn in order[shift:] + order[:shift]:
+            settle = time.perf_counter() + 0.05  # let the last contender's threads stop spinning
+            while time.perf_counter() < settle:
+                fn()
+            for _ in range(per_round):
+                start = time.perf_counter()
+                fn()
+                samples[name].append((time.perf_counter() - start) * 1e3)
     return samples
 
 
 def summarize(samples: Sequence[float]) -> dict[str, float | int]:
+    """p50/p90/p99 and the sample count, as bench rows and speed records carry them."""
     lat = np.asarray(samples, dtype=float)
     return {"p50_ms": float(np.percentile(lat, 50)), "p90_ms": float(np.percentile(lat, 90)),
             "p99_ms": float(np.percentile(lat, 99)), "iterations": int(lat.size)}
 
 
-def interleaved(contenders: dict[str, Callable[[], object]], warmup: int, rounds: int, per_round: int
-                ) -> dict[str, list[float]]:
-    """Samples per contender timed in turns (rotating order), as benchmarks/_timing.py does, so that
-    machine noise during the measurement hits every contender alike."""
-    samples: dict[str, list[float]] = {name: [] for name in contenders}
-    for fn in contenders.values():
-        latency_samples(fn, warmup, 0, 0.0, min_iterations=0)
-    order = list(contenders.items())
-    for i in range(rounds):
-        shift = i % len(order)
-        for name, fn in order[shift:] + order[:shift]:
-            latency_samples(fn, 2, 0, 0.0, min_iterations=0)  # let the last one's worker threads settle
-            samples[name] += latency_samples(fn, 0, per_round, float("inf"), min_iterations=per_round)
-    return samples
-
-
 def threads_label(threads: int | None) -> str:
     return f"{threads} threads" if threads else "backend default threads"
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]

@@ -40,7 +40,7 @@ def _row(target: str, precision: str, p50: float, p90: float, parity: str = "pas
 
 
 def test_auto_winner_must_beat_the_simpler_candidate_by_more_than_the_spread() -> None:
-    from edgekit.compile.auto import choose
+    from edgekit.auto import choose
 
     # int8-dynamic 0.019 vs fp32 0.025 ms, but the spread (p90-p50) is 0.01 ms: noise, fp32 wins.
     rows = [_row("cpu", "int8-dynamic", 0.019, 0.029), _row("cpu", "fp32", 0.025, 0.030),

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.calibration.sources import Batch, batches, open_data
+from edgekit.data.sources import Batch, batches, open_data
 from edgekit.errors import InputError
 
 

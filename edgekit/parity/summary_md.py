@@ -7,6 +7,7 @@ from typing import Any
 
 from edgekit.parity.report import ParityReport
 from edgekit.parity.user_rule import rule_in_words
+from edgekit.precision import Precision
 
 
 def sig3(value: float | None) -> str:
@@ -20,7 +21,7 @@ def key_metric(report: ParityReport) -> str:
         return f"top-1 {sig3(a.candidate)}% (drop {sig3(a.drop)} pts)"
     if report.user_metric is not None:
         return ", ".join(f"{k} {sig3(v)}" for k, v in report.user_metric["values"].items())
-    if report.precision == "fp32":
+    if report.precision == Precision.FP32:
         return f"max abs error {sig3(max((m.max_abs for m in report.outputs), default=0.0))}"
     return f"min cosine {min((m.min_cosine for m in report.outputs), default=1.0):.6f}"
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.calibration.sources import Batch
+from edgekit.data.sources import Batch
 from edgekit.errors import InputError, one_line
 
 Feed = dict[str, np.ndarray]
@@ -48,7 +48,7 @@ class Recorder:
 
 
 def load_metric(reference: str) -> Callable[..., Any]:
-    from edgekit.references import import_reference
+    from edgekit.user_code import import_reference
 
     if ":" not in reference:
         raise InputError(f"--metric '{reference}' is not of the form package.module:function")

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from edgekit.layout import Layout
 from edgekit.parity.report import ParityReport
 from edgekit.parity.samples import PlotSamples
 
@@ -26,14 +27,14 @@ def markdown(reports: dict[str, ParityReport]) -> str:
 
 def write_reports(folder: Path, reports: dict[str, ParityReport], manifest: dict[str, Any],
                   plots: dict[str, PlotSamples] | None = None) -> None:
-    (folder / "parity.json").write_text(json.dumps(parity_document(reports), indent=2, allow_nan=False) + "\n")
+    (folder / Layout.PARITY_JSON).write_text(json.dumps(parity_document(reports), indent=2, allow_nan=False) + "\n")
     from edgekit.parity.summary_md import summary_markdown
 
     # Written before the manifest's file table exists: sizes come from the staged files.
     staged = {p: {"size": (folder / p).stat().st_size} for t in manifest.get("targets", [])
               for p in (t.get("files") or {}).values() if (folder / p).is_file()}
-    (folder / "parity.md").write_text(summary_markdown(reports, {**manifest, "files": {
+    (folder / Layout.PARITY_MD).write_text(summary_markdown(reports, {**manifest, "files": {
         **staged, **(manifest.get("files") or {})}}))
     from edgekit.parity.html import render
 
-    (folder / "parity.html").write_text(render(reports, manifest, plots), encoding="utf-8")
+    (folder / Layout.PARITY_HTML).write_text(render(reports, manifest, plots), encoding="utf-8")

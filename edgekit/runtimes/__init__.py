@@ -12,15 +12,12 @@ from typing import Any
 
 from edgekit.bundle import Bundle, read_bundle
 from edgekit.errors import BundleError, InputError, TargetUnavailable
+from edgekit.registry import BACKENDS
 from edgekit.runtimes.base import Runtime
 from edgekit.runtimes.choice import PREFERENCE, order_targets  # noqa: F401 (PREFERENCE: public name)
 from edgekit.signature import TensorSpec
 
-RUNTIMES: dict[str, str] = {
-    "cpu": "edgekit.runtimes.onnxruntime:OnnxRuntime",
-    "intel-cpu": "edgekit.runtimes.openvino:OpenVinoRuntime",
-    "nvidia-gpu": "edgekit.runtimes.tensorrt:TensorRtRuntime",
-}
+RUNTIMES: dict[str, str] = {b.target: b.runtime for b in BACKENDS}  # a view of the one registry
 
 
 __all__ = ["RUNTIMES", "Runtime", "TensorSpec", "load", "runtime_class"]

@@ -11,8 +11,10 @@ from __future__ import annotations
 import platform
 from typing import Any
 
-# With no measurements for this host class: the most specialised target first.
-PREFERENCE = ("nvidia-gpu", "intel-cpu", "cpu")
+from edgekit.registry import BACKENDS
+
+# With no measurements for this host class: the most specialised target first (the registry's order).
+PREFERENCE = tuple(b.target for b in sorted(BACKENDS, key=lambda b: b.preference))
 
 
 def host_class(host: dict[str, Any] | None = None) -> tuple[str, str, tuple[str, ...]]:
