@@ -71,6 +71,9 @@ def load_settings(start: Path) -> Settings:
         data = _parse(path)
         table = dict(data.get("tool", {}).get("edgekit", data) if path.name == "edgekit.toml"
                      else data["tool"]["edgekit"])
+        table.pop("matrix", None)  # [tool.edgekit.matrix] is an `edgekit matrix` plan, read by edgekit.matrix.plan
+        if not table:
+            return Settings()
         return Settings(_defaults(table, origin, path.parent), origin)
     except InputError as err:
         return Settings(error=err, origin=str(start))
