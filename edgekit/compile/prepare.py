@@ -91,7 +91,7 @@ def prepare(source: ModelSource, example_inputs: tuple[Any, ...] | None, input_a
         stage_graphs.append(("export", onnx_path, f"{result.exporter} exporter"))
         ref_desc = f"torch {library_versions().get('torch', '?')} eager fp32 ({source.description})"
     else:
-        onnx_path = source.onnx_path
+        onnx_path = _named_dims_copy(source.onnx_path, scratch, say)
         onnx_reference = OnnxRuntime(onnx_path, optimization="none")
         reference, output_names = onnx_reference.run, onnx_reference.output_names
         export_info = {"exporter": None, "attempts": []}
@@ -106,6 +106,19 @@ def prepare(source: ModelSource, example_inputs: tuple[Any, ...] | None, input_a
         stage_graphs.append(("simplify", onnx_path, result_s.detail))
     return Prepared(source, specs, output_names, onnx_path, reference, ref_desc, export_info,
                     stages, shapes, int_high, stage_graphs)
+
+
+def _named_dims_copy(path: Path | None, scratch: Path, say: Log) -> Path:
+    """The ONNX source itself, or a copy whose dims stored as -1/0 are named (dynamic) dims."""
+    assert path is not None
+    model = onnxio.load_checked(path)
+    changed = onnxio.name_dynamic_dims(model)
+    if not changed:
+        return path
+    say(f"note: {changed} input/output dim(s) stored as -1 or 0 are read as dynamic")
+    copy = scratch / "named-dims.onnx"
+    onnxio.save(model, copy)
+    return copy
 
 
 def _onnx_signature(path: Path | None, input_args: list[InputArg], dynamic_args: list[DynamicArg]) -> list[TensorSpec]:
