@@ -182,7 +182,10 @@ def compile_model(
         prep = prepare(source, example_inputs, input_args, dynamic_args, eval_source, calib_source,
                         exporter, opset, simplify, seed, scratch, say)
         dim_ranges, profiles = derive_profiles(prep.specs, prep.shapes, ranges)
-        batches_fn = _parity_batches(prep, eval_source, seed,
+        # Real samples for every check: the eval data, else the calibration data (except for int8,
+        # where parity on its own calibration samples would be optimistic), random only without any.
+        check_source = eval_source if eval_source is not None or precision == "int8" else calib_source
+        batches_fn = _parity_batches(prep, check_source, seed,
                                      min(EVAL_BATCH, batch_limit(prep.specs, dim_ranges) or EVAL_BATCH))
         next(iter(batches_fn()), None)  # a data source that does not fit fails here, before building
         calib = calibration_feeds(prep, calib_source, config, precision, seed)
@@ -205,7 +208,7 @@ def compile_model(
                          "outputs": [s.to_dict() for s in _output_specs(portable)]}
             golden = GoldenSet(GOLDEN_BATCHES)
             entries, reports, plots, stage_runs = _build_targets(
-                targets, prep, staging, portable, signature, precision, rule, batches_fn, eval_source, seed,
+                targets, prep, staging, portable, signature, precision, rule, batches_fn, check_source, seed,
                 notes, lowered, scratch, target_options, golden, say)
             save_golden(staging / GOLDEN_FILE, golden, [s.name for s in prep.specs], prep.output_names)
             graphs = [*prep.stage_graphs, *([("quantize", lowered.path, precision)] if lowered else [])]

@@ -13,14 +13,9 @@ import numpy as np
 from edgekit.calibration.sources import DataSource, batches
 from edgekit.compile import onnxio
 from edgekit.compile.export import export
-from edgekit.compile.inputs import (
-    DynamicArg,
-    InputArg,
-    concrete_shape,
-    random_feed,
-    torch_signature,
-    varied_shapes,
-)
+from edgekit.compile.inputs import DynamicArg, InputArg, torch_signature
+from edgekit.compile.meaning import IntMeaning, integer_input_meanings
+from edgekit.compile.probes import checked_random, hinted_shapes, real_feeds, refuse_meaningful, second_size
 from edgekit.compile.simplify import simplify as run_onnxsim
 from edgekit.compile.sources import ModelSource
 from edgekit.compile.torchref import TorchReference, flatten_outputs
@@ -65,22 +60,26 @@ def prepare(source: ModelSource, example_inputs: tuple[Any, ...] | None, input_a
     for data in (eval_source, calib_source):  # data that does not fit fails now, before any work
         if data is not None:
             next(batches(data, specs, 1), None)
-    shapes = {s.name: tuple(example[s.name].shape) if example else concrete_shape(
-        s, {a.name: a.shape for a in input_args}) for s in specs}
-    int_high = {n: int(a.max()) + 1 for n, a in (example or {}).items() if np.issubdtype(a.dtype, np.integer)}
-    feed = example or random_feed(specs, shapes, rng, int_high)
-    varied_sizes = varied_shapes(specs, shapes)
-    varied = random_feed(specs, varied_sizes, rng, int_high) if varied_sizes else None
+    real = [] if example else real_feeds([eval_source, calib_source], specs)
+    meanings = {} if source.is_torch else integer_input_meanings(onnxio.load_checked(source.onnx_path))
+    known = {a.name: a.shape for a in input_args} | ({n: a.shape for n, a in real[0].items()} if real else {})
+    shapes = {s.name: tuple(example[s.name].shape) for s in specs} if example else hinted_shapes(specs, known)
+    int_high = {n: int(a.max()) + 1 for n, a in (example or (real[0] if real else {})).items()
+                if np.issubdtype(a.dtype, np.integer) and a.size}
+    int_high |= {m.name: m.high for m in meanings.values() if m.high is not None and m.name not in int_high}
     stages: list[dict[str, Any]] = []
     stage_graphs: list[tuple[str, Path, str]] = []
     if source.is_torch:
         reference = TorchReference(source.module, [s.name for s in specs])
+        run: Callable[[dict[str, np.ndarray]], Any] = reference.raw
+    else:
+        onnx_path = _named_dims_copy(source.onnx_path, scratch, say)
+        onnx_reference = OnnxRuntime(source.onnx_path, optimization="none")
+        reference, output_names, run = onnx_reference.run, onnx_reference.output_names, onnx_reference.run
+    feed, varied = _probe_feeds(run, specs, shapes, rng, int_high, example, real, meanings, say)
+    if source.is_torch:
         output_names = _output_names(reference, feed)
         reference.output_names = output_names
-        if varied is not None and not _runs(reference, varied):
-            say("note: the torch model does not run at a second size of its dynamic axes; "
-                "dynamic behaviour is checked at the example size only")
-            varied = None
         say(f"exporting to ONNX ({exporter})")
         result = export(source.module, source.kind, specs, feed, varied, output_names, scratch, exporter, opset)
         say(f"exported with the {result.exporter} exporter")
@@ -91,9 +90,6 @@ def prepare(source: ModelSource, example_inputs: tuple[Any, ...] | None, input_a
         stage_graphs.append(("export", onnx_path, f"{result.exporter} exporter"))
         ref_desc = f"torch {library_versions().get('torch', '?')} eager fp32 ({source.description})"
     else:
-        onnx_path = _named_dims_copy(source.onnx_path, scratch, say)
-        onnx_reference = OnnxRuntime(onnx_path, optimization="none")
-        reference, output_names = onnx_reference.run, onnx_reference.output_names
         export_info = {"exporter": None, "attempts": []}
         ref_desc = f"onnxruntime fp32, no graph optimisation ({source.description})"
     if simplify:
@@ -106,6 +102,28 @@ def prepare(source: ModelSource, example_inputs: tuple[Any, ...] | None, input_a
         stage_graphs.append(("simplify", onnx_path, result_s.detail))
     return Prepared(source, specs, output_names, onnx_path, reference, ref_desc, export_info,
                     stages, shapes, int_high, stage_graphs)
+
+
+def _probe_feeds(run: Callable[[dict[str, np.ndarray]], Any], specs: list[TensorSpec],
+                 shapes: dict[str, tuple[int, ...]], rng: np.random.Generator, int_high: dict[str, int],
+                 example: dict[str, np.ndarray] | None, real: list[dict[str, np.ndarray]],
+                 meanings: dict[str, IntMeaning], say: Log) -> tuple[dict[str, np.ndarray], Any]:
+    """The feed every check runs on, and one at a second size of the dynamic axes (or None):
+    the example or real samples first; random inputs only when none exist, checked first."""
+    if example is not None or real:
+        feed = example if example is not None else real[0]
+    else:
+        refuse_meaningful(meanings, "preparing check inputs")
+        feed = checked_random(run, specs, shapes, rng, int_high, "preparing check inputs")
+    if len(real) > 1:
+        return feed, real[1]
+    if any(m.shape_role for m in meanings.values()):
+        return feed, None
+    varied, refused = second_size(run, specs, shapes, rng, int_high)
+    if varied is None and refused:
+        say(f"note: the model does not run at a second size of its dynamic axes (tried {'; '.join(refused)}); "
+            "dynamic behaviour is checked at the first size only")
+    return feed, varied
 
 
 def _named_dims_copy(path: Path | None, scratch: Path, say: Log) -> Path:
@@ -169,11 +187,3 @@ def _output_names(reference: TorchReference, feed: dict[str, np.ndarray]) -> lis
     if len(set(names)) != len(names):
         names = [f"output_{i}" for i in range(len(names))]
     return names
-
-
-def _runs(reference: TorchReference, feed: dict[str, np.ndarray]) -> bool:
-    try:
-        reference.raw(feed)
-    except Exception:  # the model itself rejects this size: not a dynamic axis in practice
-        return False
-    return True
