@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from edgekit.compile.onnxtypes import check_tensor_value, numpy_dtype
 from edgekit.errors import InputError
 from edgekit.signature import TensorSpec
 
@@ -57,14 +58,10 @@ def uses_external_data(path: Path) -> bool:
     return any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
 
 
-def _elem_dtype(elem_type: int) -> str:
-    try:
-        return str(np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type)))
-    except (KeyError, TypeError):
-        return onnx.TensorProto.DataType.Name(elem_type).lower()
-
-
-def value_spec(value: onnx.ValueInfoProto) -> TensorSpec:
+def value_spec(value: onnx.ValueInfoProto, role: str = "value") -> TensorSpec:
+    """The spec of a graph input/output; types numpy cannot hold are refused by name."""
+    where = f"{role} '{value.name}'"
+    check_tensor_value(value, where)
     ttype = value.type.tensor_type
     dims: list[int | str] = []
     for axis, dim in enumerate(ttype.shape.dim):
@@ -74,7 +71,7 @@ def value_spec(value: onnx.ValueInfoProto) -> TensorSpec:
             dims.append(int(dim.dim_value))
         else:
             dims.append(dim.dim_param or f"{value.name}_dim{axis}")
-    return TensorSpec(value.name, tuple(dims), _elem_dtype(ttype.elem_type))
+    return TensorSpec(value.name, tuple(dims), numpy_dtype(ttype.elem_type, where))
 
 
 def name_dynamic_dims(model: onnx.ModelProto) -> int:
@@ -98,8 +95,8 @@ def name_dynamic_dims(model: onnx.ModelProto) -> int:
 def graph_signature(model: onnx.ModelProto) -> tuple[list[TensorSpec], list[TensorSpec]]:
     """The graph's real inputs (initializers excluded) and outputs."""
     inits = {t.name for t in model.graph.initializer}
-    inputs = [value_spec(v) for v in model.graph.input if v.name not in inits]
-    return inputs, [value_spec(v) for v in model.graph.output]
+    inputs = [value_spec(v, "input") for v in model.graph.input if v.name not in inits]
+    return inputs, [value_spec(v, "output") for v in model.graph.output]
 
 
 def metadata(model: onnx.ModelProto) -> dict[str, str]:

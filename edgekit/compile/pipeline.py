@@ -15,6 +15,7 @@ import numpy as np
 from edgekit import bundle as bundle_io
 from edgekit.calibration.sources import Batch, DataSource, batches, open_data
 from edgekit.compile import onnxio
+from edgekit.compile.guard import stage_errors
 from edgekit.compile.inputs import DynamicArg, InputArg, parse_dynamic, parse_input, random_feed
 from edgekit.compile.lowering import FallbackBudget, calibration_feeds, lower_prepared, report_notes
 from edgekit.compile.prepare import Prepared, prepare
@@ -191,8 +192,9 @@ def compile_model(
         calib = calibration_feeds(prep, calib_source, config, precision, seed)
         lowered = None
         if precision != "fp32":
-            lowered = lower_prepared(prep, precision, config, calib, calib_source, rule, batches_fn,
-                                     eval_source, seed, scratch, say, FallbackBudget(enabled=fallback))
+            with stage_errors(f"{precision} quantization", f"{precision} quantized"):
+                lowered = lower_prepared(prep, precision, config, calib, calib_source, rule, batches_fn,
+                                         eval_source, seed, scratch, say, FallbackBudget(enabled=fallback))
         notes = report_notes(lowered, calib, batches_fn, eval_source)
         target_options: dict[str, Any] = {"profiles": profiles}
         if static_shapes:
@@ -245,15 +247,17 @@ def _build_targets(targets: list[Any], prep: Prepared, staging: Path, portable: 
         entry = t.build(portable, precision, staging, **target_options)
         entries.append(entry)
         staged = bundle_io.Bundle.staged(staging, signature, entry, precision)
-        # Loaded once, exactly as ``load`` will: checked, timed and attributed with the same runtime.
-        runtime = runtime_class(t.name).from_bundle(staged, t.name)
         plots[t.name] = PlotSamples()
-        report = _check_target(prep, runtime, entry, rule, batches_fn, eval_source, seed,
-                               golden if not golden.feeds else None,
-                               (*notes, *entry.get("warnings", ())), plots[t.name])
+        with stage_errors(f"parity check of target {t.name}", f"{t.name} target"):
+            # Loaded once, exactly as ``load`` will: checked, timed and attributed with the same runtime.
+            runtime = runtime_class(t.name).from_bundle(staged, t.name)
+            report = _check_target(prep, runtime, entry, rule, batches_fn, eval_source, seed,
+                                   golden if not golden.feeds else None,
+                                   (*notes, *entry.get("warnings", ())), plots[t.name])
         stage_runs.append((f"target {t.name}", runtime.run, f"{t.backend} {entry.get('backend_version')}"))
         if lowered is not None:
-            entry["speed"] = measure_speed(t, prep, staged, runtime, scratch, golden, target_options)
+            with stage_errors(f"speed check of target {t.name}", f"{t.name} target"):
+                entry["speed"] = measure_speed(t, prep, staged, runtime, scratch, golden, target_options)
             report = with_speed_note(report, t.name, entry["speed"], say)
         reports[t.name] = report
         say(f"{t.name}: {report.summary()}")

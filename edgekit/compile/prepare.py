@@ -13,6 +13,7 @@ import numpy as np
 from edgekit.calibration.sources import DataSource, batches
 from edgekit.compile import onnxio
 from edgekit.compile.export import export
+from edgekit.compile.guard import stage_errors
 from edgekit.compile.inputs import DynamicArg, InputArg, torch_signature
 from edgekit.compile.meaning import IntMeaning, integer_input_meanings
 from edgekit.compile.probes import checked_random, hinted_shapes, real_feeds, refuse_meaningful, second_size
@@ -94,7 +95,8 @@ def prepare(source: ModelSource, example_inputs: tuple[Any, ...] | None, input_a
         ref_desc = f"onnxruntime fp32, no graph optimisation ({source.description})"
     if simplify:
         probes = [feed] + ([varied] if varied is not None else [])
-        result_s = run_onnxsim(onnx_path, scratch / "simplified.onnx", probes)
+        with stage_errors("onnxsim check", "portable and simplified"):
+            result_s = run_onnxsim(onnx_path, scratch / "simplified.onnx", probes)
         say(f"onnxsim: {result_s.detail}")
         onnx_path = result_s.path
         stages.append({"stage": "simplify", "against": "exported graph", "passed": True,
