@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -30,6 +31,7 @@ from edgekit.parity.compare import GoldenSet, compare
 from edgekit.parity.golden import GOLDEN_FILE, save_golden
 from edgekit.parity.junit import write_junit
 from edgekit.parity.metrics import rule_for
+from edgekit.parity.noise import NOISE_FEEDS, measure_onnx_noise
 from edgekit.parity.report import ParityReport
 from edgekit.parity.samples import PlotSamples
 from edgekit.parity.writer import write_reports
@@ -189,6 +191,12 @@ def compile_model(
         batches_fn = _parity_batches(prep, check_source, seed,
                                      min(EVAL_BATCH, batch_limit(prep.specs, dim_ranges) or EVAL_BATCH))
         next(iter(batches_fn()), None)  # a data source that does not fit fails here, before building
+        allowance = None
+        if precision == "fp32" and not prep.source.is_torch:
+            with stage_errors("fp32 noise measurement", "original"):
+                rule, allowance = measure_onnx_noise(
+                    prep.source.onnx_path, prep.reference,
+                    (b.feed for b in itertools.islice(batches_fn(), NOISE_FEEDS)), prep.output_names, rule)
         calib = calibration_feeds(prep, calib_source, config, precision, seed)
         lowered = None
         if precision != "fp32":
@@ -196,6 +204,9 @@ def compile_model(
                 lowered = lower_prepared(prep, precision, config, calib, calib_source, rule, batches_fn,
                                          eval_source, seed, scratch, say, FallbackBudget(enabled=fallback))
         notes = report_notes(lowered, calib, batches_fn, eval_source)
+        if allowance is not None:
+            notes = (*notes, allowance.note())
+            say(allowance.note())
         target_options: dict[str, Any] = {"profiles": profiles}
         if static_shapes:
             target_options.update({"static_shapes": {s.name: prep.shapes[s.name] for s in prep.specs},
@@ -221,6 +232,9 @@ def compile_model(
             manifest["quantization"] = lowered.summary if lowered else None
             manifest["parity"]["rule_overrides"] = (
                 {"max_accuracy_drop": max_accuracy_drop} if max_accuracy_drop is not None else {})
+            if allowance is not None:  # ``edgekit check`` re-verifies under the same widened rule
+                manifest["parity"]["rule_overrides"]["atol"] = allowance.atol_after
+                manifest["parity"]["noise_allowance"] = allowance.to_dict()
             manifest["notes"] = list(notes)
             if selection is not None:
                 manifest["selection"] = selection
