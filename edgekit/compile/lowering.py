@@ -19,6 +19,7 @@ import numpy as np
 from edgekit.calibration.sources import Batch, DataSource, batches, first_samples
 from edgekit.compile.inputs import random_feed
 from edgekit.compile.prepare import Prepared
+from edgekit.compile.prequant import no_node_reason
 from edgekit.compile.quantize import (
     MIN_CALIB_SAMPLES,
     QuantConfig,
@@ -208,8 +209,8 @@ def report_notes(lowered: Lowered | None, calib: list[dict[str, np.ndarray]],
             notes.append(f"WARNING: {shared} of {len(eval_rows)} evaluation samples were also calibration "
                          "samples; parity on them is optimistic")
     if lowered.summary["precision"] in ("int8", "int8-dynamic") and not lowered.summary["quantized_nodes"]:
-        notes.append(f"WARNING: {lowered.summary['precision']} quantized no node (nodes inside control-flow "
-                     "subgraphs are not quantized); the artifact computes in float")
+        notes.append(f"WARNING: {lowered.summary['precision']} quantized no node ({no_node_reason(lowered.path)}); "
+                     "the artifact computes in float")
     notes += lowered.summary["notes"]
     history = lowered.history
     if len(history) > 1:

@@ -20,6 +20,7 @@ from edgekit.compile.guard import stage_errors
 from edgekit.compile.inputs import DynamicArg, InputArg, parse_dynamic, parse_input, random_feed
 from edgekit.compile.lowering import FallbackBudget, calibration_feeds, lower_prepared, report_notes
 from edgekit.compile.prepare import Prepared, prepare
+from edgekit.compile.prequant import prequantized_note, quantized_ops
 from edgekit.compile.profiles import batch_limit, derive_profiles, explicit_ranges
 from edgekit.compile.quantize import DEFAULT_CALIB_SAMPLES, PRECISIONS, QuantConfig
 from edgekit.compile.sources import load_source
@@ -171,13 +172,18 @@ def compile_model(
     if calibration is not None:
         calib_source = open_data(calibration, preprocess, limit=config.samples,
                                  shuffle_seed=seed if shuffle_calibration else None)
-    if precision == "int8" and calib_source is None and not config.random_calibration:
+    # A graph quantized before it arrived is kept as it is at int8: it needs no calibration.
+    prequant = quantized_ops(source.onnx_path) if source.onnx_path is not None else {}
+    keep_quantized = bool(prequant) and precision.startswith("int8")
+    if precision == "int8" and calib_source is None and not config.random_calibration and not keep_quantized:
         raise InputError(
             "int8 needs calibration data (--calib DATA)",
             note="real samples of what the model will see; --random-calibration calibrates on noise "
             "and is marked so in the manifest and report",
         )
     rule = rule_for(precision, max_accuracy_drop=max_accuracy_drop)
+    if prequant:  # integer ops compute differently per backend: the rule of the precision it really has
+        rule = rule_for("int8", max_accuracy_drop=max_accuracy_drop)
 
     bundle_io.remove_stale_dirs(Path(tempfile.gettempdir()), SCRATCH_PREFIX)
     with tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-") as scratch_dir:
@@ -192,14 +198,14 @@ def compile_model(
                                      min(EVAL_BATCH, batch_limit(prep.specs, dim_ranges) or EVAL_BATCH))
         next(iter(batches_fn()), None)  # a data source that does not fit fails here, before building
         allowance = None
-        if precision == "fp32" and not prep.source.is_torch:
+        if precision == "fp32" and not prep.source.is_torch and not prequant:
             with stage_errors("fp32 noise measurement", "original"):
                 rule, allowance = measure_onnx_noise(
                     prep.source.onnx_path, prep.reference,
                     (b.feed for b in itertools.islice(batches_fn(), NOISE_FEEDS)), prep.output_names, rule)
-        calib = calibration_feeds(prep, calib_source, config, precision, seed)
+        calib = [] if keep_quantized else calibration_feeds(prep, calib_source, config, precision, seed)
         lowered = None
-        if precision != "fp32":
+        if precision != "fp32" and not keep_quantized:
             with stage_errors(f"{precision} quantization", f"{precision} quantized"):
                 lowered = lower_prepared(prep, precision, config, calib, calib_source, rule, batches_fn,
                                          eval_source, seed, scratch, say, FallbackBudget(enabled=fallback))
@@ -207,6 +213,9 @@ def compile_model(
         if allowance is not None:
             notes = (*notes, allowance.note())
             say(allowance.note())
+        if prequant:
+            notes = (*notes, prequantized_note(prequant, precision))
+            say(f"note: {notes[-1]}")
         target_options: dict[str, Any] = {"profiles": profiles}
         if static_shapes:
             target_options.update({"static_shapes": {s.name: prep.shapes[s.name] for s in prep.specs},
@@ -232,6 +241,9 @@ def compile_model(
             manifest["quantization"] = lowered.summary if lowered else None
             manifest["parity"]["rule_overrides"] = (
                 {"max_accuracy_drop": max_accuracy_drop} if max_accuracy_drop is not None else {})
+            if prequant:  # ``edgekit check`` judges it by the same rule
+                manifest["parity"]["rule_precision"] = "int8"
+                manifest["parity"]["prequantized_ops"] = prequant
             if allowance is not None:  # ``edgekit check`` re-verifies under the same widened rule
                 manifest["parity"]["rule_overrides"]["atol"] = allowance.atol_after
                 manifest["parity"]["noise_allowance"] = allowance.to_dict()
