@@ -12,6 +12,7 @@ import numpy as np
 
 from edgekit.calibration.sources import DataSource, batches
 from edgekit.compile import onnxio
+from edgekit.compile.controlflow import fold_control_flow
 from edgekit.compile.export import export
 from edgekit.compile.guard import stage_errors
 from edgekit.compile.inputs import DynamicArg, InputArg, torch_signature
@@ -102,6 +103,16 @@ def prepare(source: ModelSource, example_inputs: tuple[Any, ...] | None, input_a
         stages.append({"stage": "simplify", "against": "exported graph", "passed": True,
                        "applied": result_s.applied, "detail": result_s.detail})
         stage_graphs.append(("simplify", onnx_path, result_s.detail))
+    if _has_if(onnx_path):  # fold constant-condition Ifs (what onnxsim left) before precision and targets
+        with stage_errors("control-flow folding", "portable and inlined"):
+            folded = fold_control_flow(onnx_path, scratch / "inlined.onnx",
+                                       [feed] + ([varied] if varied is not None else []))
+        say(f"control flow: {folded.detail}")
+        onnx_path = folded.path
+        stages.append({"stage": "controlflow", "against": "previous graph", "passed": True,
+                       "applied": bool(folded.folded), "detail": folded.detail})
+        if folded.folded:
+            stage_graphs.append(("controlflow", onnx_path, folded.detail))
     return Prepared(source, specs, output_names, onnx_path, reference, ref_desc, export_info,
                     stages, shapes, int_high, stage_graphs)
 
@@ -126,6 +137,12 @@ def _probe_feeds(run: Callable[[dict[str, np.ndarray]], Any], specs: list[Tensor
         say(f"note: the model does not run at a second size of its dynamic axes (tried {'; '.join(refused)}); "
             "dynamic behaviour is checked at the first size only")
     return feed, varied
+
+
+def _has_if(path: Path) -> bool:
+    import onnx
+
+    return any(n.op_type == "If" for n in onnx.load(str(path), load_external_data=False).graph.node)
 
 
 def _named_dims_copy(path: Path | None, scratch: Path, say: Log) -> Path:
