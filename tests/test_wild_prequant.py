@@ -64,3 +64,18 @@ def test_no_node_quantized_message_names_the_real_reason(tmp_path) -> None:
     art = edgekit.compile(str(tmp_path / "relu.onnx"), precision="int8-dynamic", out=tmp_path / "c.edgekit")
     note = next(n for n in art.parity.notes if "quantized no node" in n)
     assert "control-flow" not in note and "no node of the op types" in note
+
+
+def test_check_layers_reads_openvino_intermediates(tmp_path) -> None:
+    from edgekit.api import check_layers
+
+    q = _prequantized(tmp_path)
+    out = tmp_path / "ov.edgekit"
+    art = edgekit.compile(str(q), target="intel-cpu", eval_data=tmp_path / "eval.npz", out=out)
+    assert art.passed, art.parity.summary()
+    result = check_layers(out, target="intel-cpu")
+    assert result["candidate"].endswith(".xml")
+    assert any("OpenVINO's own intermediate" in n for n in result["notes"])
+    graph_nodes = {o for n in onnx.load(str(out / "model.onnx")).graph.node for o in n.output}
+    named = {e["output"] for e in result["largest_growth"]}
+    assert result["compared_layers"] >= 3 and named <= graph_nodes
