@@ -17,6 +17,7 @@ from edgekit import bundle as bundle_io
 from edgekit.calibration.sources import Batch, DataSource, batches, open_data
 from edgekit.compile import onnxio
 from edgekit.compile.guard import stage_errors
+from edgekit.compile.hf import text_source
 from edgekit.compile.inputs import DynamicArg, InputArg, parse_dynamic, parse_input, random_feed
 from edgekit.compile.lowering import FallbackBudget, calibration_feeds, lower_prepared, report_notes
 from edgekit.compile.prepare import Prepared, prepare
@@ -164,7 +165,8 @@ def compile_model(
     bundle_io.check_destination(out_path, force)
     source = load_source(model, weights, allow_pickle)
     say(f"model: {source.description}")
-    eval_source = open_data(eval_data, preprocess) if eval_data is not None else None
+    eval_source = text_source(eval_data, source) or (open_data(eval_data, preprocess)
+                                                     if eval_data is not None else None)
     config = quant_config or QuantConfig(method=calib_method, samples=calib_samples,
                                          symmetric_activations="nvidia-gpu" in target_names,
                                          random_calibration=random_calibration)

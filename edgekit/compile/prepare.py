@@ -49,6 +49,9 @@ def prepare(source: ModelSource, example_inputs: tuple[Any, ...] | None, input_a
              exporter: str, opset: int | None, simplify: bool, seed: int, scratch: Path, say: Log) -> Prepared:
     """Gets a checked fp32 ONNX graph and the reference that the artifact must match."""
     rng = np.random.default_rng(seed)
+    if source.hf is not None:  # inputs and dynamic axes derived from the model's signature and config
+        example_inputs = example_inputs or (None if input_args else source.hf.example)
+        dynamic_args = dynamic_args or source.hf.dynamic
     if source.is_torch:
         first = _first_record(eval_source) if not (example_inputs or input_args) else None
         names = source.forward_names()
