@@ -203,7 +203,7 @@ def compile_model(
         if precision == "fp32" and not prep.source.is_torch and not prequant:
             with stage_errors("fp32 noise measurement", "original"):
                 rule, allowance = measure_onnx_noise(
-                    prep.source.onnx_path, prep.reference,
+                    prep.reference_path or prep.source.onnx_path, prep.reference,
                     (b.feed for b in itertools.islice(batches_fn(), NOISE_FEEDS)), prep.output_names, rule)
         calib = [] if keep_quantized else calibration_feeds(prep, calib_source, config, precision, seed)
         lowered = None

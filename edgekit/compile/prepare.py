@@ -42,6 +42,7 @@ class Prepared:
     shapes: dict[str, tuple[int, ...]]
     int_high: dict[str, int]
     stage_graphs: list[tuple[str, Path, str]]  # (stage, graph after it, detail) for stage attribution
+    reference_path: Path | None = None  # an ONNX source as the reference runs it (dims -1/0 named)
 
 
 def prepare(source: ModelSource, example_inputs: tuple[Any, ...] | None, input_args: list[InputArg],
@@ -66,7 +67,7 @@ def prepare(source: ModelSource, example_inputs: tuple[Any, ...] | None, input_a
         if data is not None:
             next(batches(data, specs, 1), None)
     real = [] if example else real_feeds([eval_source, calib_source], specs)
-    meanings = {} if source.is_torch else integer_input_meanings(onnxio.load_checked(source.onnx_path))
+    meanings = {} if source.is_torch else integer_input_meanings(_graph_only(source.onnx_path))
     known = {a.name: a.shape for a in input_args} | ({n: a.shape for n, a in real[0].items()} if real else {})
     shapes = {s.name: tuple(example[s.name].shape) for s in specs} if example else hinted_shapes(specs, known)
     int_high = {n: int(a.max()) + 1 for n, a in (example or (real[0] if real else {})).items()
@@ -74,12 +75,15 @@ def prepare(source: ModelSource, example_inputs: tuple[Any, ...] | None, input_a
     int_high |= {m.name: m.high for m in meanings.values() if m.high is not None and m.name not in int_high}
     stages: list[dict[str, Any]] = []
     stage_graphs: list[tuple[str, Path, str]] = []
+    reference_path: Path | None = None
     if source.is_torch:
         reference = TorchReference(source.module, [s.name for s in specs])
         run: Callable[[dict[str, np.ndarray]], Any] = reference.raw
     else:
-        onnx_path = _named_dims_copy(source.onnx_path, scratch, say)
-        onnx_reference = OnnxRuntime(source.onnx_path, optimization="none")
+        onnx_path = reference_path = _named_dims_copy(source.onnx_path, scratch, say)
+        # The named-dims copy differs from the file only in its declared dims, which onnxruntime
+        # would otherwise enforce (a dim stored as 0 refuses every real batch).
+        onnx_reference = OnnxRuntime(onnx_path, optimization="none")
         reference, output_names, run = onnx_reference.run, onnx_reference.output_names, onnx_reference.run
     feed, varied = _probe_feeds(run, specs, shapes, rng, int_high, example, real, meanings, say)
     if source.is_torch:
@@ -117,7 +121,7 @@ def prepare(source: ModelSource, example_inputs: tuple[Any, ...] | None, input_a
         if folded.folded:
             stage_graphs.append(("controlflow", onnx_path, folded.detail))
     return Prepared(source, specs, output_names, onnx_path, reference, ref_desc, export_info,
-                    stages, shapes, int_high, stage_graphs)
+                    stages, shapes, int_high, stage_graphs, reference_path)
 
 
 def _probe_feeds(run: Callable[[dict[str, np.ndarray]], Any], specs: list[TensorSpec],
@@ -142,19 +146,24 @@ def _probe_feeds(run: Callable[[dict[str, np.ndarray]], Any], specs: list[Tensor
     return feed, varied
 
 
-def _has_if(path: Path) -> bool:
+def _graph_only(path: Path | None) -> Any:
+    """The graph without its external weights (initializer dims are still there): cheap to read."""
     import onnx
 
-    return any(n.op_type == "If" for n in onnx.load(str(path), load_external_data=False).graph.node)
+    return onnx.load(str(path), load_external_data=False)
+
+
+def _has_if(path: Path) -> bool:
+    return any(n.op_type == "If" for n in _graph_only(path).graph.node)
 
 
 def _named_dims_copy(path: Path | None, scratch: Path, say: Log) -> Path:
     """The ONNX source itself, or a copy whose dims stored as -1/0 are named (dynamic) dims."""
     assert path is not None
+    if not onnxio.name_dynamic_dims(_graph_only(path)):
+        return path
     model = onnxio.load_checked(path)
     changed = onnxio.name_dynamic_dims(model)
-    if not changed:
-        return path
     say(f"note: {changed} input/output dim(s) stored as -1 or 0 are read as dynamic")
     copy = scratch / "named-dims.onnx"
     onnxio.save(model, copy)
