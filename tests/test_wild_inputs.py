@@ -122,3 +122,14 @@ def test_eval_folder_with_two_sequence_lengths(tmp_path) -> None:
     art = edgekit.compile(str(path), eval_data=data, out=tmp_path / "f.edgekit")
     assert art.passed, art.parity.summary()
     assert art.parity.samples == 6
+
+
+def test_cli_says_what_to_give_in_one_line(tmp_path) -> None:
+    from tests.conftest import run_cli
+
+    path = _save(tmp_path, _reshape_by_input_graph())
+    proc = run_cli("compile", str(path), "--out", str(tmp_path / "g.edgekit"))
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "'shape' is input 1 of Reshape" in errors[0] and "--eval DATA" in errors[0]

@@ -193,9 +193,9 @@ def compile_model(
         prep = prepare(source, example_inputs, input_args, dynamic_args, eval_source, calib_source,
                         exporter, opset, simplify, seed, scratch, say)
         dim_ranges, profiles = derive_profiles(prep.specs, prep.shapes, ranges)
-        # Real samples for every check: the eval data, else the calibration data (except for int8,
-        # where parity on its own calibration samples would be optimistic), random only without any.
-        check_source = eval_source if eval_source is not None or precision == "int8" else calib_source
+        # Real samples for every check: the eval data, else the calibration data (for int8 the report
+        # then warns that parity on its own calibration samples is optimistic), random only without any.
+        check_source = eval_source if eval_source is not None else calib_source
         batches_fn = _parity_batches(prep, check_source, seed,
                                      min(EVAL_BATCH, batch_limit(prep.specs, dim_ranges) or EVAL_BATCH))
         next(iter(batches_fn()), None)  # a data source that does not fit fails here, before building
@@ -210,8 +210,8 @@ def compile_model(
         if precision != "fp32" and not keep_quantized:
             with stage_errors(f"{precision} quantization", f"{precision} quantized"):
                 lowered = lower_prepared(prep, precision, config, calib, calib_source, rule, batches_fn,
-                                         eval_source, seed, scratch, say, FallbackBudget(enabled=fallback))
-        notes = report_notes(lowered, calib, batches_fn, eval_source)
+                                         check_source, seed, scratch, say, FallbackBudget(enabled=fallback))
+        notes = report_notes(lowered, calib, batches_fn, check_source)
         if allowance is not None:
             notes = (*notes, allowance.note())
             say(allowance.note())
