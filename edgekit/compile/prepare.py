@@ -101,8 +101,16 @@ def prepare(source: ModelSource, example_inputs: tuple[Any, ...] | None, input_a
     else:
         export_info = {"exporter": None, "attempts": []}
         ref_desc = f"onnxruntime fp32, no graph optimisation ({source.description})"
+    probes = [feed] + ([varied] if varied is not None else [])
+    onnx_path = _clean_graph(onnx_path, simplify, probes, scratch, say, stages, stage_graphs)
+    return Prepared(source, specs, output_names, onnx_path, reference, ref_desc, export_info,
+                    stages, shapes, int_high, stage_graphs, reference_path)
+
+
+def _clean_graph(onnx_path: Path, simplify: bool, probes: list[dict[str, np.ndarray]], scratch: Path, say: Log,
+                 stages: list[dict[str, Any]], stage_graphs: list[tuple[str, Path, str]]) -> Path:
+    """onnxsim, then constant-condition If folding; each kept only when outputs are unchanged."""
     if simplify:
-        probes = [feed] + ([varied] if varied is not None else [])
         with stage_errors("onnxsim check", "portable and simplified"):
             result_s = run_onnxsim(onnx_path, scratch / "simplified.onnx", probes)
         say(f"onnxsim: {result_s.detail}")
@@ -112,16 +120,14 @@ def prepare(source: ModelSource, example_inputs: tuple[Any, ...] | None, input_a
         stage_graphs.append(("simplify", onnx_path, result_s.detail))
     if _has_if(onnx_path):  # fold constant-condition Ifs (what onnxsim left) before precision and targets
         with stage_errors("control-flow folding", "portable and inlined"):
-            folded = fold_control_flow(onnx_path, scratch / "inlined.onnx",
-                                       [feed] + ([varied] if varied is not None else []))
+            folded = fold_control_flow(onnx_path, scratch / "inlined.onnx", probes)
         say(f"control flow: {folded.detail}")
         onnx_path = folded.path
         stages.append({"stage": "controlflow", "against": "previous graph", "passed": True,
                        "applied": bool(folded.folded), "detail": folded.detail})
         if folded.folded:
             stage_graphs.append(("controlflow", onnx_path, folded.detail))
-    return Prepared(source, specs, output_names, onnx_path, reference, ref_desc, export_info,
-                    stages, shapes, int_high, stage_graphs, reference_path)
+    return onnx_path
 
 
 def _probe_feeds(run: Callable[[dict[str, np.ndarray]], Any], specs: list[TensorSpec],
