@@ -34,8 +34,14 @@ def _op_counts(graph: onnx.GraphProto, counts: Counter[str]) -> Counter[str]:
 
 
 def quantized_ops(path: Path) -> dict[str, int]:
-    """The quantized op types in an ONNX file (and its subgraphs), with their counts."""
-    model = onnx.load(str(path), load_external_data=False)
+    """The quantized op types in an ONNX file (and its subgraphs), with their counts.
+
+    A file that does not parse has none here; loading it with its checks says what is wrong.
+    """
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # protobuf DecodeError, OSError...: reported by onnxio.load_checked
+        return {}
     counts = _op_counts(model.graph, Counter())
     return {op: n for op, n in sorted(counts.items()) if op in QUANTIZED_OPS}
 
