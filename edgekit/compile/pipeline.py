@@ -201,10 +201,9 @@ def compile_model(
         next(iter(batches_fn()), None)  # a data source that does not fit fails here, before building
         allowance = None
         if precision == "fp32" and not prep.source.is_torch and not prequant:
-            with stage_errors("fp32 noise measurement", "original"):
-                rule, allowance = measure_onnx_noise(
-                    prep.reference_path or prep.source.onnx_path, prep.reference,
-                    (b.feed for b in itertools.islice(batches_fn(), NOISE_FEEDS)), prep.output_names, rule)
+            rule, allowance = measure_onnx_noise(
+                prep.reference_path or prep.source.onnx_path, prep.reference,
+                (b.feed for b in itertools.islice(batches_fn(), NOISE_FEEDS)), prep.output_names, rule)
         calib = [] if keep_quantized else calibration_feeds(prep, calib_source, config, precision, seed)
         lowered = None
         if precision != "fp32" and not keep_quantized:
