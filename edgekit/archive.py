@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from edgekit.bundle import MANIFEST, SUFFIX, read_bundle, sha256_file
 from edgekit.cache import user_cache_dir
 from edgekit.errors import BundleError, InputError
+from edgekit.layout import Layout
 
 ARCHIVE_SUFFIX = SUFFIX + ".zip"
 
@@ -44,9 +45,9 @@ def pack(bundle: str | os.PathLike[str], out: str | os.PathLike[str] | None = No
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
             for rel in [MANIFEST, *sorted(b.manifest["files"])]:
                 archive.write(b.path / rel, rel)
-            signature = b.path / "signature.json"
+            signature = b.path / Layout.SIGNATURE
             if signature.is_file():
-                archive.write(signature, "signature.json")
+                archive.write(signature, Layout.SIGNATURE)
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

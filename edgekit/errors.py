@@ -48,6 +48,10 @@ class BundleError(EdgekitError):
     """A bundle is missing, corrupt, tampered with, or was marked as failed."""
 
 
+class TargetBuildError(EdgekitError):
+    """A backend refused to compile the graph; says which target and why."""
+
+
 class InternalError(EdgekitError):
     """A backend failed on a graph edgekit itself produced: edgekit's bug, not the user's input.
 

@@ -8,7 +8,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import edgekit
-from edgekit.compile.controlflow import fold_constant_ifs
+from edgekit.compiler.controlflow import fold_constant_ifs
 
 
 def _vi(name: str, dims=("n", 4)) -> onnx.ValueInfoProto:

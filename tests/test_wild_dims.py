@@ -8,7 +8,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import edgekit
-from edgekit.compile import onnxio
+from edgekit import onnxio
 
 
 def _conv_graph(batch_dim: int) -> onnx.ModelProto:

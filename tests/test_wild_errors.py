@@ -7,11 +7,11 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from edgekit.compile import onnxio
-from edgekit.compile.guard import stage_errors
-from edgekit.compile.onnxtypes import numpy_dtype
+from edgekit import onnxio
+from edgekit.backends.onnxruntime.runtime import OnnxRuntime
+from edgekit.compiler.guard import stage_errors
 from edgekit.errors import InputError, InternalError
-from edgekit.runtimes.onnxruntime import OnnxRuntime
+from edgekit.onnxtypes import numpy_dtype
 
 
 @pytest.mark.parametrize("name,code", list(TensorProto.DataType.items()))

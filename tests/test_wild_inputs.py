@@ -8,7 +8,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import edgekit
-from edgekit.compile.meaning import integer_input_meanings
+from edgekit.compiler.meaning import integer_input_meanings
 from edgekit.errors import InputError
 
 

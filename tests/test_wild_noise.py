@@ -7,11 +7,11 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 import edgekit
-from edgekit.calibration.sources import Batch
+from edgekit.backends.onnxruntime.runtime import OnnxRuntime
+from edgekit.data.sources import Batch
 from edgekit.parity.compare import compare
 from edgekit.parity.metrics import rule_for
 from edgekit.parity.noise import measure_onnx_noise
-from edgekit.runtimes.onnxruntime import OnnxRuntime
 
 C, OFFSET = 8, 1000.0
 

@@ -7,7 +7,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 import edgekit
-from edgekit.compile.prequant import quantized_ops
+from edgekit.compiler.prequant import quantized_ops
 
 
 def _float_mlp(path) -> None:

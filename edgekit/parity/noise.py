@@ -78,7 +78,7 @@ def allow_noise(rule: ParityRule, noise: dict[str, float], feeds: int) -> tuple[
 def measure_onnx_noise(original: Path, reference: Run, feeds: Iterable[Feed], output_names: list[str],
                        rule: ParityRule) -> tuple[ParityRule, NoiseAllowance | None]:
     """For an ONNX source: runs the original at onnxruntime's default optimisation and allows its noise."""
-    from edgekit.runtimes.onnxruntime import OnnxRuntime
+    from edgekit.backends.onnxruntime.runtime import OnnxRuntime
 
     try:
         optimised = OnnxRuntime(original, optimization="all")

@@ -43,6 +43,17 @@ class Runtime:
     backend: str = ""
     options: tuple[str, ...] = ()  # backend-specific keyword options that load() passes on
 
+    # The contract every backend fulfils (besides the ``_run`` hook and ``close``):
+    @staticmethod
+    def probe() -> str | None:
+        """None when this backend can run here, else why not (checked without importing it)."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_bundle(cls, bundle: Bundle, target: str, threads: int | None = None, **options: Any) -> Runtime:
+        """Loads ``target``'s files from ``bundle``; ``options`` are the names in ``cls.options``."""
+        raise NotImplementedError
+
     def __init__(
         self,
         inputs: list[TensorSpec],
@@ -167,13 +178,3 @@ class Runtime:
         if not value.flags.c_contiguous:
             value = np.ascontiguousarray(value)
         return value
-
-
-def module_missing(name: str) -> bool:
-    """True when ``name`` cannot be imported here; looks for it without importing it."""
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec(name) is None
-    except (ImportError, ValueError):
-        return True
