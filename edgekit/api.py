@@ -183,8 +183,8 @@ def check_layers(
                                                           [s.name for s in b.outputs])]
     candidate_values = None
     if target == "intel-cpu":  # OpenVINO's own intermediates, read from its compiled IR
-        from edgekit.parity.ov_layers import openvino_intermediates
         from edgekit.backends.openvino.runtime import compile_config
+        from edgekit.parity.ov_layers import openvino_intermediates
 
         candidate = b.target_file(target, "model")
         candidate_values = openvino_intermediates(candidate, feeds, compile_config(b.precision))
