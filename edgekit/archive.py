@@ -7,6 +7,7 @@ is enforced on the bytes actually inflated, not on what the archive claims.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -19,6 +20,7 @@ from edgekit.bundle import MANIFEST, SUFFIX, read_bundle, sha256_file
 from edgekit.cache import user_cache_dir
 from edgekit.errors import BundleError, InputError
 from edgekit.layout import Layout
+from edgekit.slim import droppable
 
 ARCHIVE_SUFFIX = SUFFIX + ".zip"
 
@@ -30,8 +32,12 @@ class ExtractLimits:
     max_ratio: float = 200.0  # inflated bytes per compressed byte, per file
 
 
-def pack(bundle: str | os.PathLike[str], out: str | os.PathLike[str] | None = None, force: bool = False) -> Path:
-    """Writes a verified bundle into one zip file (atomically); returns its path."""
+def pack(bundle: str | os.PathLike[str], out: str | os.PathLike[str] | None = None, force: bool = False,
+         slim: bool = False) -> Path:
+    """Writes a verified bundle into one zip file (atomically); returns its path.
+
+    ``slim``: leave out what no runtime reads (reports, reference graph; see edgekit/slim.py).
+    """
     b = read_bundle(bundle)
     name = b.path.name
     target = Path(out) if out is not None else b.path.with_name(name + ".zip")
@@ -43,8 +49,11 @@ def pack(bundle: str | os.PathLike[str], out: str | os.PathLike[str] | None = No
     os.close(fd)
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
-            for rel in [MANIFEST, *sorted(b.manifest["files"])]:
+            left_out = set(droppable(b.manifest)) if slim else set()
+            for rel in [MANIFEST, *sorted(set(b.manifest["files"]) - left_out)]:
                 archive.write(b.path / rel, rel)
+            if slim:
+                archive.writestr(Layout.SLIM, json.dumps({"dropped": sorted(left_out)}, indent=2) + "\n")
             signature = b.path / Layout.SIGNATURE
             if signature.is_file():
                 archive.write(signature, Layout.SIGNATURE)

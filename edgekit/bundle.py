@@ -113,7 +113,13 @@ class Bundle:
         """The path of a file the manifest lists; refuses anything else."""
         if relpath not in self.manifest["files"]:
             raise BundleError(f"bundle {self.path} does not list file '{relpath}' in its manifest")
-        return _safe_join(self.path, relpath)
+        path = _safe_join(self.path, relpath)
+        if not path.exists():
+            from edgekit.slim import SLIM_FILE, missing_note
+
+            if (self.path / SLIM_FILE).is_file():
+                raise BundleError(f"bundle {self.path.name} has no '{relpath}'", note=missing_note(relpath))
+        return path
 
 
 def _safe_join(root: Path, relpath: str) -> Path:
@@ -159,7 +165,12 @@ def read_bundle(path: str | os.PathLike[str], verify: bool = True) -> Bundle:
         raise BundleError(f"bundle manifest {manifest_path} is not valid JSON: {err}") from err
     _validate_manifest(root, manifest)
     bundle = Bundle(root.resolve(), manifest)
+    from edgekit.slim import dropped_files
+
+    skipped = dropped_files(root, manifest)  # a `pack --slim` bundle lacks its reports, by design
     for relpath, entry in manifest["files"].items():
+        if relpath in skipped:
+            continue
         file = _safe_join(bundle.path, relpath)
         if not file.is_file():
             raise BundleError(f"bundle {root} is incomplete: '{relpath}' is missing")
@@ -310,6 +321,9 @@ def staged_bundle(out: Path) -> Iterator[Path]:
 
 def commit_bundle(staging: Path, out: Path, manifest: dict[str, Any]) -> None:
     """Hashes the staged files, writes the manifest last, and renames into place."""
+    from edgekit.dedupe import dedupe_targets
+
+    manifest = dedupe_targets(staging, manifest)  # identical files stored once
     manifest = dict(manifest, files=hash_tree(staging))
     write_atomic(staging / MANIFEST, (json.dumps(manifest, indent=2, default=str) + "\n").encode())
     os.chmod(staging, 0o777 & ~_umask())  # mkdtemp made it private; a bundle is shared like any folder

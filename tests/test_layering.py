@@ -14,10 +14,11 @@ PACKAGE = Path(__file__).resolve().parent.parent / "edgekit"
 # Higher imports lower (or the same layer); a module takes the layer of its longest listed prefix.
 LAYERS: dict[str, int] = {
     "edgekit": 10, "edgekit.__main__": 10, "edgekit.cli": 10, "edgekit.config": 10,
+    "edgekit.extras": 10, "edgekit.messages": 10,  # the CLI's extras check and message wording
     "edgekit.matrix": 9,  # release builds over many compiles (local pool or Ray), above one compile
     "edgekit.api": 8,
     "edgekit.auto": 7, "edgekit.bench": 7, "edgekit.describe": 7,
-    "edgekit.compiler": 6,
+    "edgekit.compiler": 6, "edgekit.compiler.bf16": 6, "edgekit.compiler.payoff": 6,
     # models from the wild (issue 14): input probes, integer-input meaning, backend-error guard,
     # pre-quantized graphs, constant control flow, all compile-time
     "edgekit.compiler.probes": 6, "edgekit.compiler.meaning": 6, "edgekit.compiler.guard": 6,
@@ -25,7 +26,7 @@ LAYERS: dict[str, int] = {
     "edgekit.targets": 5,
     # parity tools that run models or write reports
     "edgekit.parity.against": 5, "edgekit.parity.layers": 5, "edgekit.parity.writer": 5,
-    "edgekit.parity.html": 5, "edgekit.parity.junit": 5,
+    "edgekit.parity.html": 5, "edgekit.parity.junit": 5, "edgekit.parity.summary_md": 5,
     "edgekit.parity.noise": 5, "edgekit.parity.ov_layers": 5,
     "edgekit.runtimes": 4,
     # the parity verdict (rules, metrics, compare, golden samples): a runtime re-checks itself with it
@@ -34,10 +35,11 @@ LAYERS: dict[str, int] = {
     "edgekit.backends.onnxruntime.target": 5, "edgekit.backends.openvino.target": 5,
     "edgekit.backends.tensorrt.target": 5,
     "edgekit.data": 2, "edgekit.models": 2, "edgekit.models.hf": 2, "edgekit.archive": 2, "edgekit.signing": 2,
-    "edgekit.bundle": 1,
+    "edgekit.bundle": 1, "edgekit.dedupe": 1, "edgekit.slim": 1,
     "edgekit.errors": 0, "edgekit.deps": 0, "edgekit.signature": 0, "edgekit.hostinfo": 0,
     "edgekit.cache": 0, "edgekit.user_code": 0, "edgekit.onnxio": 0, "edgekit.timing": 0,
-    "edgekit.layout": 0, "edgekit.precision": 0, "edgekit.registry": 0, "edgekit.onnxtypes": 0,
+    "edgekit.layout": 0, "edgekit.precision": 0, "edgekit.registry": 0, "edgekit.native": 0,
+    "edgekit.peakmem": 0, "edgekit.onnxtypes": 0,
 }
 
 

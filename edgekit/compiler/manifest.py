@@ -13,17 +13,22 @@ from typing import Any
 from edgekit import bundle as bundle_io
 from edgekit import onnxio
 from edgekit.compiler.build import Build
+from edgekit.compiler.payoff import manifest_warning
 from edgekit.compiler.prepare import Prepared
 from edgekit.hostinfo import fingerprint, library_versions
 from edgekit.layout import Layout
 from edgekit.parity.report import ParityReport
+from edgekit.parity.user_rule import UserRule
 from edgekit.precision import Precision
 
 
 def assemble_manifest(build: Build, prep: Prepared, signature: dict[str, Any], entries: list[dict[str, Any]],
                       reports: dict[str, ParityReport], lowered: Any, notes: tuple[str, ...],
-                      out: Path) -> dict[str, Any]:
-    """Every field of the manifest, in its published order; a leading warning comes first."""
+                      out: Path, execution: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every field of the manifest, in its published order; a leading warning comes first.
+
+    ``execution``: the record of an execution-only precision (bf16: fp32 graph, bf16 target),
+    the ``quantization`` field when no graph was lowered."""
     import onnx
 
     opts = build.opts
@@ -43,7 +48,7 @@ def assemble_manifest(build: Build, prep: Prepared, signature: dict[str, Any], e
                            "opset": {o.domain or "ai.onnx": o.version for o in model.opset_import},
                            "stages": stages},
         "targets": entries,
-        "quantization": lowered.summary if lowered is not None else None,
+        "quantization": lowered.summary if lowered is not None else execution,
         "parity": {
             "passed": all(r.passed for r in reports.values()),
             "targets": {n: {"passed": r.passed, "summary": r.summary()} for n, r in reports.items()},
@@ -54,11 +59,15 @@ def assemble_manifest(build: Build, prep: Prepared, signature: dict[str, Any], e
         "toolchain": versions,
         "notes": list(notes),
     }
+    if isinstance(build.rule, UserRule):  # the device's golden check holds to the same criteria
+        manifest["parity"]["user_rule"] = build.rule.to_dict()
     if opts.selection is not None:
         manifest["selection"] = dict(opts.selection)
+    if opts.settings_file is not None:
+        manifest["settings_file"] = opts.settings_file
     if notes and notes[0].startswith("WARNING"):
         manifest = {"warning": notes[0], **manifest}  # the first thing a reader sees
-    return manifest
+    return manifest_warning(manifest, entries)  # int8 that does not pay for itself: said first too
 
 
 def _rule_fields(build: Build) -> dict[str, Any]:

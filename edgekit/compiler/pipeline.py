@@ -22,10 +22,11 @@ from edgekit.compiler.lowering import calibration_feeds, lower_prepared, report_
 from edgekit.compiler.manifest import assemble_manifest
 from edgekit.compiler.options import PRECISIONS, CompileOptions
 from edgekit.compiler.paritydata import ParityData
+from edgekit.compiler.payoff import measure_payoff, with_payoff_note
 from edgekit.compiler.prepare import Prepared, prepare
 from edgekit.compiler.prequant import keeps_quantized, prequantized_note, quantized_ops
 from edgekit.compiler.profiles import batch_limit, derive_profiles, explicit_ranges
-from edgekit.compiler.speed import measure_speed, with_speed_note
+from edgekit.compiler.speed import measure_speed, own_speed, with_speed_note
 from edgekit.compiler.stages import stage_parity
 from edgekit.data.sources import Batch, DataSource, batches, open_data
 from edgekit.errors import InputError
@@ -40,8 +41,11 @@ from edgekit.parity.metrics import ParityRule, rule_for
 from edgekit.parity.noise import NOISE_FEEDS, measure_onnx_noise
 from edgekit.parity.report import ParityReport
 from edgekit.parity.samples import PlotSamples
+from edgekit.parity.user_metric import Recorder, load_metric
+from edgekit.parity.user_metric import evaluate as evaluate_metric
+from edgekit.parity.user_rule import with_user_rule
 from edgekit.parity.writer import write_reports
-from edgekit.precision import Precision
+from edgekit.precision import INT8_PRECISIONS, Precision
 from edgekit.runtimes import runtime_class
 from edgekit.signature import TensorSpec
 from edgekit.targets import get_target
@@ -60,6 +64,7 @@ class Staged:
     prep: Prepared
     parity: ParityData  # the parity batches, their description, cached reference outputs
     target_options: dict[str, Any]
+    execution: dict[str, Any] | None = None  # an execution-only precision's record (bf16)
 
 
 def compile_model(model: Any, example_inputs: tuple[Any, ...] | None, opts: CompileOptions,
@@ -81,14 +86,20 @@ def compile_model(model: Any, example_inputs: tuple[Any, ...] | None, opts: Comp
     eval_source, calib_source = _open_data(opts, source, keeps_quantized(prequant, opts.precision))
     # A graph that arrived quantized is judged by the int8 rule: backends compute integer ops differently.
     rule = rule_for(Precision.INT8 if prequant else opts.precision, max_accuracy_drop=opts.max_accuracy_drop)
+    if opts.metric is not None:
+        load_metric(opts.metric)  # an unimportable metric fails now, before any work
 
     bundle_io.remove_stale_dirs(Path(tempfile.gettempdir()), SCRATCH_PREFIX)
     with tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-") as scratch_dir:
         build = Build(opts, targets, source, eval_source, calib_source, rule, Path(scratch_dir), say, prequant)
         staged = _prepare_stage(build, example_inputs)
+        # The user's criteria name outputs, known once the graph is prepared; lowering's fallback uses them too.
+        build = replace(build, rule=with_user_rule(rule, staged.prep.output_names, opts.metric, **opts.tolerances))
         build = _noise_stage(build, staged)
         lowered, calib = _lower_stage(build, staged)
         notes = _notes(build, lowered, calib, staged.parity)
+        if Precision(opts.precision).execution_only:
+            staged, notes = _execution_stage(build, staged, notes)
         with bundle_io.staged_bundle(out_path) as staging:
             reports = _package(build, staged, lowered, notes, staging, out_path)
     final = bundle_io.read_bundle(out_path, verify=False)
@@ -148,7 +159,8 @@ def _prepare_stage(build: Build, example_inputs: tuple[Any, ...] | None) -> Stag
 def _noise_stage(build: Build, staged: Staged) -> Build:
     """fp32 from an ONNX file: the rule allows the reference's own optimisation noise (parity/noise)."""
     prep = staged.prep
-    if build.precision != Precision.FP32 or prep.source.is_torch or build.prequant:
+    if (build.precision != Precision.FP32 or prep.source.is_torch or build.prequant
+            or build.opts.tolerances.get("atol")):  # an atol the user chose is kept as given
         return build
     feeds = (b.feed for b in itertools.islice(staged.parity.batches(), NOISE_FEEDS))
     rule, allowance = measure_onnx_noise(prep.reference_path or prep.source.onnx_path, prep.reference, feeds,
@@ -157,13 +169,13 @@ def _noise_stage(build: Build, staged: Staged) -> Build:
 
 
 def _lower_stage(build: Build, staged: Staged) -> tuple[Any, list[dict[str, np.ndarray]]]:
-    """The calibration feeds and the lowered (quantized / fp16) graph, or None at fp32 or when a
-    graph that arrived quantized is kept as it is."""
+    """The calibration feeds and the lowered (quantized / fp16) graph, or None at fp32, at an
+    execution-only precision (bf16), or when a graph that arrived quantized is kept as it is."""
     opts = build.opts
     if build.keep_quantized:
         return None, []
     calib = calibration_feeds(staged.prep, build.calib_source, opts.quant, opts.precision, opts.seed)
-    if opts.precision == Precision.FP32:
+    if opts.precision == Precision.FP32 or Precision(opts.precision).execution_only:
         return None, calib
     with stage_errors(f"{opts.precision} quantization", f"{opts.precision} quantized"):
         return lower_prepared(build, staged.prep, calib, staged.parity), calib
@@ -179,6 +191,16 @@ def _notes(build: Build, lowered: Any, calib: list[dict[str, np.ndarray]], parit
     for note in extra:
         build.say(f"note: {note}")
     return (*report_notes(lowered, calib, parity, build.check_source), *extra)
+
+
+def _execution_stage(build: Build, staged: Staged, notes: tuple[str, ...]) -> tuple[Staged, tuple[str, ...]]:
+    """bf16: the portable graph stays fp32; the layers that miss parity in bf16 stay f32 on the target."""
+    from edgekit.compiler.bf16 import bf16_fallback, bf16_summary
+
+    keep, history = bf16_fallback(build, staged.prep, staged.parity)
+    summary, bf16_notes = bf16_summary(keep, history)
+    return (replace(staged, target_options={**staged.target_options, "keep_f32": keep}, execution=summary),
+            (*notes, *bf16_notes))
 
 
 def _package(build: Build, staged: Staged, lowered: Any, notes: tuple[str, ...], staging: Path,
@@ -200,7 +222,8 @@ def _package(build: Build, staged: Staged, lowered: Any, notes: tuple[str, ...],
     stages = stage_parity(staged.parity, prep.reference_description, [*graphs, *stage_runs],
                           prep.output_names, build.rule, precision)
     reports = {n: replace(r, stages=tuple(stages)) for n, r in reports.items()}
-    manifest = assemble_manifest(build, prep, signature, entries, reports, lowered, notes, out_path)
+    manifest = assemble_manifest(build, prep, signature, entries, reports, lowered, notes, out_path,
+                                 execution=staged.execution)
     write_reports(staging, reports, manifest, plots)
     if opts.junit is not None:
         write_junit(reports, opts.junit)
@@ -227,14 +250,27 @@ def _build_targets(build: Build, staged: Staged, staging: Path, portable: Path, 
                                    golden if not golden.feeds else None,
                                    (*notes, *entry.get("warnings", ())), plots[t.name])
         stage_runs.append((f"target {t.name}", runtime.run, f"{t.backend} {entry.get('backend_version')}"))
-        if lowered is not None:
+        if precision != Precision.FP32:
             with stage_errors(f"speed check of target {t.name}", f"{t.name} target"):
-                entry["speed"] = measure_speed(t, prep, bundle, runtime, build.scratch, golden,
-                                               staged.target_options)
-            report = with_speed_note(report, t.name, entry["speed"], say)
+                entry["speed"], report = _speed_checks(build, t, staged, bundle, runtime, golden, report)
+        elif len(build.targets) > 1:  # lets load() prefer the target measured fastest on this host class
+            entry["speed"] = own_speed(runtime, bundle, t.name, golden)
         reports[t.name] = report
         say(f"{t.name}: {report.summary()}")
     return entries, reports, plots, stage_runs
+
+
+def _speed_checks(build: Build, target: Any, staged: Staged, bundle: bundle_io.Bundle, runtime: Any,
+                  golden: GoldenSet, report: ParityReport) -> tuple[dict[str, Any], ParityReport]:
+    """Times the artifact against fp32 on its target (the entry's ``speed``, and a note); int8 must
+    also beat the best float the target runs here, bf16 included."""
+    options = staged.target_options
+    speed = measure_speed(target, staged.prep, bundle, runtime, build.scratch, golden, options)
+    report = with_speed_note(report, target.name, speed, build.say)
+    if build.precision in INT8_PRECISIONS:
+        speed = measure_payoff(build, target, staged.prep, bundle, speed, golden, options)
+        report = with_payoff_note(report, speed, build.say)
+    return speed, report
 
 
 def default_out(model: Any) -> Path:
@@ -281,12 +317,17 @@ def _check_target(prep: Prepared, runtime: Any, entry: dict[str, Any], rule: Par
                   golden: GoldenSet | None, notes: tuple[str, ...], plots: PlotSamples | None = None) -> ParityReport:
     """Compares a target's runtime (loaded from the staging folder) with the reference."""
     name, precision = entry["name"], entry["precision"]
-    return compare(
-        prep.reference, runtime.run, parity.batches(), prep.output_names, precision, rule,
+    metric = getattr(rule, "metric", None)  # a user metric sees the outputs compare() runs on
+    rec = Recorder()
+    report = compare(
+        rec.wrap(prep.reference, rec.reference) if metric else prep.reference,
+        rec.wrap(runtime.run, rec.candidate) if metric else runtime.run,
+        rec.data(parity.batches()) if metric else parity.batches(), prep.output_names, precision, rule,
         data_description=parity.description, reference_description=prep.reference_description,
         candidate_description=f"{name} ({entry['backend']} {entry.get('backend_version')})",
         golden=golden, notes=notes, samples=plots,
     )
+    return replace(report, user_metric=evaluate_metric(metric, rec)) if metric else report
 
 
 def _output_specs(path: Path) -> list[TensorSpec]:

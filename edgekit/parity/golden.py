@@ -17,6 +17,7 @@ from edgekit.errors import BundleError
 from edgekit.layout import Layout
 from edgekit.parity.compare import GoldenSet, compare
 from edgekit.parity.metrics import ParityRule, rule_for
+from edgekit.parity.user_rule import recorded_rule
 
 if TYPE_CHECKING:
     from edgekit.bundle import Bundle
@@ -103,7 +104,7 @@ def check_golden(runtime: LoadedRuntime, rule: ParityRule | None = None) -> Pari
         data=batches(),
         output_names=output_names,
         precision=precision,
-        rule=rule or _bundle_rule(bundle.manifest, precision),
+        rule=rule or recorded_rule(bundle.manifest) or _bundle_rule(bundle.manifest, precision),
         data_description=f"{len(pairs)} golden batches stored in the bundle",
         reference_description="reference outputs recorded at build time",
         candidate_description=f"{runtime.target} ({runtime.backend}) on this host",

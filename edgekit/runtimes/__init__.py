@@ -14,12 +14,11 @@ from edgekit.bundle import Bundle, read_bundle
 from edgekit.errors import BundleError, InputError, TargetUnavailable
 from edgekit.registry import BACKENDS
 from edgekit.runtimes.base import Runtime
+from edgekit.runtimes.choice import PREFERENCE, order_targets  # noqa: F401 (PREFERENCE: public name)
 from edgekit.signature import TensorSpec
 
 RUNTIMES: dict[str, str] = {b.target: b.runtime for b in BACKENDS}  # a view of the one registry
 
-# With no target asked for, load() takes the most specialised one the host can run.
-PREFERENCE = tuple(b.target for b in sorted(BACKENDS, key=lambda b: b.preference))
 
 __all__ = ["RUNTIMES", "Runtime", "TensorSpec", "load", "runtime_class"]
 
@@ -51,14 +50,19 @@ def load(
     Args:
         path: the ``NAME.edgekit`` directory, a ``NAME.edgekit.zip`` from ``edgekit pack``
             (unpacked safely into the user cache), or an already read Bundle.
-        target: run on exactly this target. By default, the most specialised of the
-            bundle's targets that this host can run (nvidia-gpu, then intel-cpu, then
-            cpu). With a target given, never falls back to another backend.
+        target: run on exactly this target. By default, the one the bundle measured fastest
+            when built on a host of this class, else the most specialised of the bundle's
+            targets that this host can run (nvidia-gpu, then intel-cpu, then cpu); the choice
+            and its reason are ``rt.target`` and ``rt.target_reason``. With a target given,
+            never falls back to another backend.
         accept_failed: load a bundle whose parity check failed (refused otherwise).
         threads: intra-op threads for the backend; default: the backend's choice.
         verify: check every file's sha256 against the manifest (default on).
         verify_key: an Ed25519 public key (PEM file or bytes): refuse any bundle it did not sign.
-        **options: backend options, e.g. ``hint="THROUGHPUT"`` or ``cache_dir=`` for intel-cpu.
+        **options: backend options, e.g. ``hint="THROUGHPUT"`` or ``cache_dir=`` for intel-cpu, and
+            ``mode="throughput"`` on cpu and intel-cpu: all cores serve ``rt.run_many(feeds)``
+            (OpenVINO's THROUGHPUT hint and several infer requests; onnxruntime single-threaded
+            runs in parallel), at the cost of one call's latency.
 
     Raises:
         BundleError: missing, corrupt or tampered bundle; a failed bundle; unknown target.
@@ -81,9 +85,7 @@ def load(
             f"bundle {bundle.path} failed its parity check when it was built",
             note="see its parity.md; pass accept_failed=True (CLI: --accept-failed) to load it anyway",
         )
-    names = [target] if target else sorted(
-        bundle.target_names, key=lambda n: PREFERENCE.index(n) if n in PREFERENCE else len(PREFERENCE)
-    )
+    names, why = ([target], "asked for") if target else order_targets(bundle.manifest, list(bundle.target_names))
     if target:
         bundle.target(target)  # raises BundleError when the bundle lacks it
     reasons = []
@@ -95,7 +97,9 @@ def load(
             if unknown:
                 raise InputError(f"option(s) {', '.join(unknown)} do not apply to target '{name}'",
                                  note=f"it takes: {', '.join(cls.options) or 'none'}")
-            return cls.from_bundle(bundle, name, threads=threads, **options)
+            rt = cls.from_bundle(bundle, name, threads=threads, **options)
+            rt.target_reason = why if not reasons else f"{why}; skipped {'; '.join(reasons)}"
+            return rt
         reasons.append(f"{name}: {reason}")
     raise TargetUnavailable(
         f"bundle {bundle.path.name} cannot run on this host: " + "; ".join(reasons)

@@ -6,7 +6,7 @@ This module, like all of ``edgekit.runtimes``, imports nothing heavier than nump
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,6 +38,7 @@ class Runtime:
         outputs: the output signature, in model order.
         backend: the backend that actually runs the model (``"onnxruntime"``, ...).
         target: the bundle target this runtime was loaded for (``"cpu"``, ...).
+        target_reason: why ``load`` chose that target (``"asked for"``, measured fastest, ...).
     """
 
     backend: str = ""
@@ -64,6 +65,7 @@ class Runtime:
         self.inputs = list(inputs)
         self.outputs = list(outputs)
         self.target = target
+        self.target_reason = ""
         self.bundle = bundle
         self._checks = [_InputCheck(s) for s in self.inputs]
         self._input_names = frozenset(s.name for s in self.inputs)
@@ -87,6 +89,23 @@ class Runtime:
             raise InputError(
                 f"{self.backend} refused inputs of shapes {shapes}: {one_line(err, 300)}"
             ) from err
+
+    def run_many(self, feeds: Sequence[Mapping[str, Any]]) -> list[dict[str, np.ndarray]]:
+        """Runs many independent feeds, as concurrently as the backend allows; outputs in feed order.
+
+        Loaded with ``mode="throughput"``, backends keep every core busy (OpenVINO: several infer
+        requests under its THROUGHPUT hint; onnxruntime: parallel single-threaded runs).
+
+        Raises:
+            InputError: a feed does not fit the signature, or the backend refused one.
+        """
+        checked = [self.check_inputs(f) for f in feeds]
+        try:
+            return self._run_many(checked)
+        except EdgekitError:
+            raise
+        except Exception as err:  # backends raise their own untyped errors; keep the cause
+            raise InputError(f"{self.backend} refused a batch of {len(checked)} feeds: {one_line(err, 300)}") from err
 
     def check_inputs(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """Validates inputs against the signature; returns native, contiguous arrays."""
@@ -134,6 +153,9 @@ class Runtime:
     def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
+    def _run_many(self, feeds: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+        return [self._run(f) for f in feeds]
+
     # -- helpers ----------------------------------------------------------
     def _raise_names(self, inputs: Mapping[str, Any]) -> None:
         given = set(inputs.keys())
@@ -145,6 +167,16 @@ class Runtime:
         if extra:
             parts.append(f"unknown input(s) {', '.join(extra)}")
         raise InputError(f"{'; '.join(parts)}; expected {describe_signature(self.inputs)}")
+
+    def _static_axis_advice(self, name: str, axis: int) -> str:
+        """How to get a bundle that takes other sizes on this axis."""
+        bundle_specs = {s.name: s for s in (self.bundle.inputs if self.bundle is not None else [])}
+        shape = bundle_specs[name].shape if name in bundle_specs else ()
+        if axis < len(shape) and isinstance(shape[axis], str):  # dynamic in the bundle, fixed by this target
+            return (f"target {self.target} was built with fixed input shapes; recompile without "
+                    "--static-shapes (static_shapes=False) to accept other sizes")
+        return (f"this axis was compiled static; recompile with `--dynamic {name}:{axis}` "
+                f"(dynamic=['{name}:{axis}']) to accept other sizes")
 
     def _check_one(self, check: _InputCheck, value: Any) -> np.ndarray:
         spec = check.spec
@@ -173,8 +205,19 @@ class Runtime:
             if shape[axis] != size:
                 raise InputError(
                     f"input '{spec.name}' has size {shape[axis]} on axis {axis} "
-                    f"(shape {list(shape)}); expected {spec}"
+                    f"(shape {list(shape)}); expected {spec}", note=self._static_axis_advice(spec.name, axis)
                 )
         if not value.flags.c_contiguous:
             value = np.ascontiguousarray(value)
         return value
+
+
+MODES = ("latency", "throughput")
+
+
+def check_mode(mode: str) -> str:
+    """``latency``: one run as fast as possible; ``throughput``: many runs at once (``run_many``)."""
+    if mode not in MODES:
+        raise InputError(f"unknown mode '{mode}'", note=f"choose from {', '.join(MODES)}")
+    return mode
+

@@ -1,0 +1,45 @@
+"""``edgekit pack --slim``: ship only what an app needs to load, run and self-check a bundle.
+
+Dropped: files no target runs from — the parity reports, the kept fp32 reference graph, and
+the portable ``model.onnx`` when no target lists it (nvidia-gpu does: engines are rebuilt from
+it). Kept: every target file and ``golden.npz`` (``selfcheck``). The manifest is not touched,
+so a signature stays valid; the archive's ``slim.json`` names the dropped files, and a reader
+accepts their absence only for files of the droppable kind.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from edgekit.errors import BundleError
+from edgekit.layout import Layout
+
+SLIM_FILE = Layout.SLIM
+KEEP = (Layout.GOLDEN,)
+
+
+def droppable(manifest: dict[str, Any]) -> list[str]:
+    """The manifest's files that no target role lists and no runtime reads."""
+    used = {p for t in manifest.get("targets", []) for p in (t.get("files") or {}).values()}
+    return sorted(p for p in manifest["files"] if p not in used and p not in KEEP)
+
+
+def dropped_files(root: Path, manifest: dict[str, Any]) -> set[str]:
+    """Files a slim bundle left out, checked against what may be left out."""
+    path = root / SLIM_FILE
+    if not path.is_file():
+        return set()
+    try:
+        listed = set(json.loads(path.read_text(encoding="utf-8"))["dropped"])
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise BundleError(f"bundle {root.name}: {SLIM_FILE} is malformed: {err}") from err
+    illegal = sorted(listed - set(droppable(manifest)))
+    if illegal:
+        raise BundleError(f"bundle {root.name}: {SLIM_FILE} drops file(s) a runtime needs: {', '.join(illegal)}")
+    return listed
+
+
+def missing_note(relpath: str) -> str:
+    return f"'{relpath}' was left out by `edgekit pack --slim`; use the full bundle or a non-slim archive"
