@@ -21,6 +21,7 @@ from edgekit.compiler.build import Build
 from edgekit.compiler.inputs import random_feed
 from edgekit.compiler.paritydata import ParityData
 from edgekit.compiler.prepare import Prepared
+from edgekit.compiler.prequant import no_node_reason
 from edgekit.compiler.qguard import Attempt, quantize_checked, raise_opset, recipe_name, subgraph_compute_nodes
 from edgekit.compiler.quantize import (
     MIN_CALIB_SAMPLES,
@@ -341,9 +342,8 @@ def report_notes(lowered: Lowered | None, calib: list[dict[str, np.ndarray]],
     notes = _calibration_notes(lowered, calib, parity, eval_source)
     inside = lowered.subgraph_float_nodes
     if lowered.summary["precision"] in INT8_PRECISIONS and not lowered.summary["quantized_nodes"]:
-        notes.append(f"WARNING: {lowered.summary['precision']} quantized no node"
-                     + (" (its compute sits inside control-flow subgraphs, which are not quantized)" if inside else "")
-                     + "; the artifact computes in float")
+        notes.append(f"WARNING: {lowered.summary['precision']} quantized no node ({no_node_reason(lowered.path)}); "
+                     "the artifact computes in float")
     if inside:
         notes.append(f"{len(inside)} compute node(s) inside If/Loop/Scan subgraphs stayed float: "
                      + ", ".join(inside[:10]) + (" …" if len(inside) > 10 else ""))
