@@ -8,6 +8,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import edgekit
 from edgekit.compiler.prequant import quantized_ops
+from edgekit.parity.metrics import rule_for
 
 
 def _float_mlp(path) -> None:
@@ -39,7 +40,7 @@ def test_prequantized_graph_at_fp32_uses_the_int8_rule(tmp_path) -> None:
     q = _prequantized(tmp_path)
     art = edgekit.compile(str(q), eval_data=tmp_path / "eval.npz", out=tmp_path / "a.edgekit")
     assert art.passed, art.parity.summary()
-    assert art.parity.rule.min_cosine is not None and art.parity.rule.atol is None
+    assert art.parity.rule == rule_for("int8") and art.parity.rule.atol is None  # not fp32's tolerances
     assert any("already quantized" in n and "MatMulInteger" in n for n in art.parity.notes)
     assert art.manifest["parity"]["rule_precision"] == "int8"
     assert edgekit.load(tmp_path / "a.edgekit").selfcheck().passed
