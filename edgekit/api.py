@@ -20,6 +20,7 @@ def check(
     weights: str | Path | None = None,
     accept_failed: bool = True,
     verify_key: str | os.PathLike[str] | bytes | None = None,
+    allow_pickle: bool = False,
 ) -> ParityReport:
     """Re-runs parity on a built artifact.
 
@@ -36,6 +37,7 @@ def check(
         weights: state dict for a factory ``reference``.
         accept_failed: check a bundle that failed parity at build time (default: yes).
         verify_key: refuse the bundle unless this Ed25519 public key signed it.
+        allow_pickle: allow a ``reference`` file that runs code when loaded (TorchScript, .pt2, pickle).
     """
     rt = runtime if isinstance(runtime, Runtime) else load(runtime, target, accept_failed=accept_failed,
                                                            verify_key=verify_key)
@@ -45,7 +47,7 @@ def check(
         return rt.selfcheck(raise_on_failure=False)
     from edgekit.parity.against import check_against
 
-    return check_against(rt, reference, data, weights)
+    return check_against(rt, reference, data, weights, allow_pickle)
 
 
 REFERENCE_MODEL = "reference/model.onnx"

@@ -167,13 +167,14 @@ def bench_bundles(bundles: list[str], targets: list[str] | None, options: BenchO
     return rows
 
 
-def torch_latency(model: Any, weights: str | None, feed: dict[str, np.ndarray], options: BenchOptions) -> float:
+def torch_latency(model: Any, weights: str | None, feed: dict[str, np.ndarray], options: BenchOptions,
+                  allow_pickle: bool = False) -> float:
     """Median torch eager latency on the same batch-1 inputs and thread count."""
     import torch
 
     from edgekit.compile.sources import load_source
 
-    source = load_source(model, weights)
+    source = load_source(model, weights, allow_pickle)
     if not source.is_torch:
         raise InputError("--against for bench must be a torch model (the speed-up is over torch eager)")
     if options.threads:

@@ -17,6 +17,8 @@ import click
 from edgekit.errors import EdgekitError, InputError
 
 EXIT_PARITY = 3
+ALLOW_PICKLE_HELP = ("Allow a model file that runs code when loaded (TorchScript, .pt2, pickled whole model); "
+                     "only for files you trust.")
 
 
 def _echo_err(message: str) -> None:
@@ -63,7 +65,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
               help="intel-cpu: fix inputs at the example shapes (faster; other sizes are refused).")
 @click.option("--out", type=click.Path(), help="Bundle directory to write (NAME.edgekit).")
 @click.option("--force", is_flag=True, help="Replace an existing bundle at --out.")
-@click.option("--allow-pickle", is_flag=True, help="Allow a pickled whole model (runs code from the file).")
+@click.option("--allow-pickle", is_flag=True, help=ALLOW_PICKLE_HELP)
 @click.option("--exporter", default="auto", show_default=True, type=click.Choice(["auto", "dynamo", "torchscript"]))
 @click.option("--no-simplify", is_flag=True, help="Skip onnxsim.")
 @click.option("--opset", type=int, help="ONNX opset for the export.")
@@ -121,10 +123,11 @@ def compile_cmd(model: str, target: str, precision: str, input_: tuple[str, ...]
               help="Write the report: .json, .md or .html (by the file's suffix).")
 @click.option("--junit", type=click.Path(dir_okay=False), help="Write the verdicts as JUnit XML.")
 @click.option("--layers", is_flag=True, help="Find the layer where accuracy was lost (fp32 graph vs artifact).")
+@click.option("--allow-pickle", is_flag=True, help=ALLOW_PICKLE_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 def check_cmd(bundle: str, against: str | None, weights: str | None, data: str | None, target: str | None,
               verify_key: str | None, report_file: str | None, junit: str | None, layers: bool,
-              as_json: bool) -> None:
+              allow_pickle: bool, as_json: bool) -> None:
     """Re-run parity on BUNDLE: its golden samples on this host, or against the original model."""
     from edgekit.api import check
 
@@ -139,7 +142,8 @@ def check_cmd(bundle: str, against: str | None, weights: str | None, data: str |
         else:
             click.echo("\n".join([*result["notes"], format_layers(result)]))
         return
-    report = check(bundle, against, data, target=target, weights=weights, verify_key=verify_key)
+    report = check(bundle, against, data, target=target, weights=weights, verify_key=verify_key,
+                   allow_pickle=allow_pickle)
     name = report.candidate.split(" ")[0]
     if report_file:
         from edgekit.parity.writer import markdown, parity_document
@@ -239,10 +243,12 @@ def inspect_cmd(bundle: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
 @click.option("--csv", "csv_file", type=click.Path(dir_okay=False), help="Write the table as CSV.")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), help="Write a latency-vs-parity chart.")
+@click.option("--allow-pickle", is_flag=True, help=ALLOW_PICKLE_HELP)
 def bench_cmd(items: tuple[str, ...], targets: str | None, precisions: str, against: str | None,
               weights: str | None, input_: tuple[str, ...], dynamic: tuple[str, ...], calib: str | None,
               eval_: str | None, batch: int, warmup: int, iterations: int, time_budget: float,
-              threads: int | None, as_json: bool, csv_file: str | None, plot_file: str | None) -> None:
+              threads: int | None, as_json: bool, csv_file: str | None, plot_file: str | None,
+              allow_pickle: bool) -> None:
     """Measure bundles (or build MODEL at --targets x --precisions): one row per target x precision."""
     import tempfile
 
@@ -265,14 +271,15 @@ def bench_cmd(items: tuple[str, ...], targets: str | None, precisions: str, agai
                     log(f"building {precision} for {','.join(target_list or ['cpu'])}")
                 art = compile_model(items[0], target=target_list or "cpu", precision=precision,
                                     inputs=list(input_), dynamic=list(dynamic), weights=weights,
-                                    eval_data=eval_, calibration=calib, out=Path(tmp) / f"{precision}.edgekit")
+                                    eval_data=eval_, calibration=calib, out=Path(tmp) / f"{precision}.edgekit",
+                                    allow_pickle=allow_pickle)
                 bundles.append(str(art.path))
         torch_ms = None
         if reference is not None:
             from edgekit.bundle import read_bundle
 
             feed, _, _ = bench.bench_feeds(read_bundle(bundles[0]), batch)
-            torch_ms = bench.torch_latency(reference, weights, feed, options)
+            torch_ms = bench.torch_latency(reference, weights, feed, options, allow_pickle)
         rows = bench.bench_bundles(bundles, target_list, options, torch_ms, log)
     if csv_file:
         bench.write_csv(rows, csv_file)

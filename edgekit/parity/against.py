@@ -15,12 +15,13 @@ from edgekit.parity.report import ParityReport
 from edgekit.runtimes.base import Runtime
 
 
-def check_against(rt: Runtime, reference: Any, data: Any, weights: str | Path | None) -> ParityReport:
+def check_against(rt: Runtime, reference: Any, data: Any, weights: str | Path | None,
+                  allow_pickle: bool = False) -> ParityReport:
     from edgekit.compile.sources import load_source
     from edgekit.compile.torchref import TorchReference
     from edgekit.runtimes.onnxruntime import OnnxRuntime
 
-    source = load_source(reference, weights)
+    source = load_source(reference, weights, allow_pickle)
     names = [s.name for s in rt.inputs]
     if source.is_torch:
         ref_fn = TorchReference(source.module, names, rt.output_names)
