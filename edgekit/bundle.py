@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -57,6 +57,8 @@ class Bundle:
 
     path: Path
     manifest: dict[str, Any]
+    origin: Path | None = None  # the folder a verified private copy was made from
+    raw: bytes | None = field(default=None, repr=False, compare=False)  # the manifest bytes parsed
 
     @property
     def inputs(self) -> list[TensorSpec]:
@@ -114,17 +116,25 @@ class Bundle:
         return _safe_join(self.path, relpath)
 
 
+def safe_relpath(relpath: str) -> tuple[str, ...]:
+    """The parts of a manifest path; refuses escapes, aliases (``./f``) and names no file system takes."""
+    parts = tuple(relpath.split("/")) if isinstance(relpath, str) else ()
+    if (
+        not parts
+        or "\\" in relpath
+        or "\x00" in relpath
+        or PurePosixPath(relpath).is_absolute()
+        or any(part in ("", ".", "..") for part in parts)
+    ):
+        raise BundleError(f"bundle manifest names an unsafe path {relpath[:200]!r}")
+    if len(parts) > 64 or len(relpath.encode()) > 1024 or any(len(p.encode()) > 255 for p in parts):
+        raise BundleError(f"bundle manifest names a path too long or too deep: {relpath[:80]!r}…")
+    return parts
+
+
 def _safe_join(root: Path, relpath: str) -> Path:
     """Joins a manifest path to the bundle root, refusing anything that escapes it."""
-    pure = PurePosixPath(relpath)
-    if (
-        not relpath
-        or "\\" in relpath
-        or pure.is_absolute()
-        or any(part in ("..", "") for part in pure.parts)
-    ):
-        raise BundleError(f"bundle manifest names an unsafe path '{relpath}'")
-    path = root.joinpath(*pure.parts)
+    path = root.joinpath(*safe_relpath(relpath))
     for parent in [path, *path.parents]:
         if parent == root:
             break
@@ -149,14 +159,17 @@ def read_bundle(path: str | os.PathLike[str], verify: bool = True) -> Bundle:
             f"no bundle at {root}", note="a bundle is a directory written by `edgekit compile`"
         )
     manifest_path = root / MANIFEST
+    from edgekit.safeio import MAX_JSON_BYTES, loads_json, read_regular
+
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        raw = read_regular(manifest_path, f"bundle manifest {manifest_path}", MAX_JSON_BYTES, BundleError)
+        manifest = loads_json(raw, f"bundle manifest {manifest_path}", BundleError)
     except FileNotFoundError as err:
         raise BundleError(f"{root} is not a bundle: it has no {MANIFEST}") from err
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+    except UnicodeDecodeError as err:
         raise BundleError(f"bundle manifest {manifest_path} is not valid JSON: {err}") from err
     _validate_manifest(root, manifest)
-    bundle = Bundle(root.resolve(), manifest)
+    bundle = Bundle(root.resolve(), manifest, raw=raw)
     for relpath, entry in manifest["files"].items():
         file = _safe_join(bundle.path, relpath)
         if not file.is_file():
@@ -166,6 +179,11 @@ def read_bundle(path: str | os.PathLike[str], verify: bool = True) -> Bundle:
     return bundle
 
 
+def validate_manifest(root: Path, manifest: Any) -> None:
+    """Raises BundleError for a manifest that is not the schema this edgekit reads."""
+    _validate_manifest(root, manifest)
+
+
 def _validate_manifest(root: Path, manifest: Any) -> None:
     if not isinstance(manifest, dict):
         raise BundleError(f"bundle manifest in {root} is not a JSON object")
@@ -173,7 +191,7 @@ def _validate_manifest(root: Path, manifest: Any) -> None:
     if missing:
         raise BundleError(f"bundle manifest in {root} lacks field(s): {', '.join(missing)}")
     version = manifest["schema_version"]
-    if version != SCHEMA_VERSION:
+    if type(version) is not int or version != SCHEMA_VERSION:  # not 1.0, not true
         raise BundleError(
             f"bundle {root} has manifest schema version {version!r}; "
             f"this edgekit reads version {SCHEMA_VERSION}",
