@@ -13,7 +13,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -313,33 +313,46 @@ def check_destination(out: Path, force: bool) -> None:
 
 @contextlib.contextmanager
 def staged_bundle(out: Path) -> Iterator[Path]:
-    """Yields a private temporary sibling of ``out``; removes it on any failure.
+    """Yields a private temporary sibling of ``out``, flock-held for the life of the compile;
+    removes it on any failure.
 
-    ``commit_bundle`` renames it into place. Stale staging folders left by killed
-    runs are removed first.
+    ``commit_bundle`` moves it into place. What killed runs left (unlocked staging and
+    ``-old-`` folders) is cleaned first; an old bundle left without its place is restored.
     """
-    _remove_stale_staging(out)
+    from edgekit.locks import hold_dir_lock
+    from edgekit.replace import clean_staging
+
+    clean_staging(out, f".{out.name}{_TMP_MARK}")
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}{_TMP_MARK}{os.getpid()}-", dir=out.parent))
+    lock = hold_dir_lock(staging)
     try:
         yield staging
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+        lock.close()
 
 
-def commit_bundle(staging: Path, out: Path, manifest: dict[str, Any]) -> None:
-    """Hashes the staged files, writes the manifest last, and renames into place."""
+def commit_bundle(staging: Path, out: Path, manifest: dict[str, Any],
+                  verify: Callable[[Path], None] | None = None) -> None:
+    """Hashes the staged files, writes the manifest last, checks the result with ``verify``
+    (it raises to keep the old bundle), then swaps it into place atomically."""
+    from edgekit.locks import hold_dir_lock
+    from edgekit.replace import kill_point, replace_dir
+
     manifest = dict(manifest, files=hash_tree(staging))
     write_atomic(staging / MANIFEST, (json.dumps(manifest, indent=2, default=str) + "\n").encode())
+    kill_point("manifest-written")
     os.chmod(staging, 0o777 & ~_umask())  # mkdtemp made it private; a bundle is shared like any folder
-    if out.exists():
-        # The old bundle stays complete until the new one is; then one rename swaps.
-        retired = Path(tempfile.mkdtemp(prefix=f".{out.name}{_TMP_MARK}{os.getpid()}-old-", dir=out.parent))
-        os.replace(out, retired / "b")
-        os.replace(staging, out)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
-        os.replace(staging, out)
+    if verify is not None:
+        verify(staging)
+    kill_point("verified")
+    retired = Path(tempfile.mkdtemp(prefix=f".{out.name}{_TMP_MARK}{os.getpid()}-old-", dir=out.parent))
+    with hold_dir_lock(retired):
+        try:
+            replace_dir(staging, out, retired)
+        finally:
+            shutil.rmtree(retired, ignore_errors=True)
     _fsync_dir(out.parent)
 
 
@@ -356,10 +369,6 @@ def _fsync_dir(path: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-def _remove_stale_staging(out: Path) -> None:
-    remove_stale_dirs(out.parent, f".{out.name}{_TMP_MARK}")
 
 
 def remove_stale_dirs(folder: Path, prefix: str) -> None:

@@ -32,6 +32,7 @@ from edgekit.parity.metrics import rule_for
 from edgekit.parity.report import ParityReport
 from edgekit.parity.samples import PlotSamples
 from edgekit.parity.writer import write_reports
+from edgekit.replace import check_loads_back
 from edgekit.runtimes import runtime_class
 from edgekit.signature import TensorSpec
 from edgekit.targets import get_target, parse_targets
@@ -224,7 +225,8 @@ def compile_model(
             write_reports(staging, reports, manifest, plots)
             if junit is not None:
                 write_junit(reports, junit)
-            bundle_io.commit_bundle(staging, out_path, manifest)
+            bundle_io.commit_bundle(staging, out_path, manifest,
+                                    verify=lambda p: check_loads_back(p, target_names))
     final = bundle_io.read_bundle(out_path, verify=False)
     first = reports[target_names[0]]
     return Artifact(out_path, final.manifest, first, reports)
