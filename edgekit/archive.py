@@ -18,6 +18,7 @@ from pathlib import Path, PurePosixPath
 from edgekit.bundle import MANIFEST, SUFFIX, read_bundle, sha256_file
 from edgekit.cache import user_cache_dir
 from edgekit.errors import BundleError, InputError
+from edgekit.safeio import check_output_path
 
 ARCHIVE_SUFFIX = SUFFIX + ".zip"
 
@@ -36,6 +37,7 @@ def pack(bundle: str | os.PathLike[str], out: str | os.PathLike[str] | None = No
     target = Path(out) if out is not None else b.path.with_name(name + ".zip")
     if not target.name.endswith(ARCHIVE_SUFFIX):
         raise InputError(f"archive path '{target}' must end in '{ARCHIVE_SUFFIX}'")
+    check_output_path(target, "--out")
     if target.exists() and not force:
         raise InputError(f"'{target}' already exists", note="pass --force to replace it")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)

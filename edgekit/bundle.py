@@ -296,6 +296,9 @@ def hash_tree(root: Path) -> dict[str, dict[str, Any]]:
 
 def check_destination(out: Path, force: bool) -> None:
     """Fails early, before any work, when ``out`` cannot be (over)written."""
+    from edgekit.safeio import check_output_path
+
+    check_output_path(out, "--out")
     if out.suffix != SUFFIX:
         raise InputError(f"bundle path '{out}' must end in '{SUFFIX}'")
     if out.exists() or out.is_symlink():

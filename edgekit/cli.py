@@ -33,9 +33,10 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """edgekit: a trained model in, a verified edge artifact out."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
-    from edgekit.config import load_config
+    if ctx.invoked_subcommand == "compile":  # only the command that uses settings may fail on them
+        from edgekit.config import load_config
 
-    ctx.default_map = load_config(Path.cwd())
+        ctx.default_map = load_config(Path.cwd())
 
 
 @cli.command("compile")
@@ -52,7 +53,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--calib", metavar="DATA", help="Calibration data for int8 (.npz, folder, module:callable).")
 @click.option("--calib-method", default="minmax", show_default=True,
               type=click.Choice(["minmax", "entropy", "percentile"]))
-@click.option("--calib-samples", default=128, show_default=True, type=int, help="Calibration samples at most.")
+@click.option("--calib-samples", default=128, show_default=True, type=click.IntRange(min=1),
+              help="Calibration samples at most.")
 @click.option("--shuffle", is_flag=True, help="Shuffle calibration samples (with --seed) before taking them.")
 @click.option("--random-calibration", is_flag=True, help="Calibrate int8 on random inputs (marked in the report).")
 @click.option("--preprocess", metavar="SPEC", help="Image preprocessing for image-folder DATA, e.g. "
@@ -68,8 +70,8 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--allow-pickle", is_flag=True, help=ALLOW_PICKLE_HELP)
 @click.option("--exporter", default="auto", show_default=True, type=click.Choice(["auto", "dynamo", "torchscript"]))
 @click.option("--no-simplify", is_flag=True, help="Skip onnxsim.")
-@click.option("--opset", type=int, help="ONNX opset for the export.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of random parity inputs.")
+@click.option("--opset", type=click.IntRange(min=1), help="ONNX opset for the export.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of random parity inputs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
 def compile_cmd(model: str, target: str, precision: str, input_: tuple[str, ...], dynamic: tuple[str, ...],
                 weights: str | None, eval_: str | None, calib: str | None, calib_method: str,
@@ -130,7 +132,11 @@ def check_cmd(bundle: str, against: str | None, weights: str | None, data: str |
               allow_pickle: bool, as_json: bool) -> None:
     """Re-run parity on BUNDLE: its golden samples on this host, or against the original model."""
     from edgekit.api import check
+    from edgekit.safeio import check_output_path
 
+    for path_value, flag in ((report_file, "--report"), (junit, "--junit")):
+        if path_value:
+            check_output_path(path_value, flag)  # before the check runs
     if layers:
         from edgekit.api import check_layers
         from edgekit.parity.layers import format_layers
@@ -188,16 +194,17 @@ def run_cmd(bundle: str, input_: tuple[str, ...], output: str | None, target: st
     import numpy as np
 
     from edgekit.runtimes import load
+    from edgekit.safeio import check_output_path, load_npy
 
+    if output:
+        output = output if output.endswith(".npz") else f"{output}.npz"  # what np.savez writes
+        check_output_path(output, "--output")
     feed = {}
     for item in input_:
         name, sep, file = item.partition("=")
         if not sep or not name or not file:
             raise InputError(f"--input '{item}' is not of the form NAME=FILE.npy")
-        try:
-            feed[name] = np.load(file, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise InputError(f"cannot read '{file}' as .npy: {err}") from err
+        feed[name] = load_npy(Path(file), f"--input {name}")
     rt = load(bundle, target, accept_failed=accept_failed, verify_key=verify_key)
     outputs = rt.run(feed)
     if output:
@@ -250,12 +257,20 @@ def bench_cmd(items: tuple[str, ...], targets: str | None, precisions: str, agai
               threads: int | None, as_json: bool, csv_file: str | None, plot_file: str | None,
               allow_pickle: bool) -> None:
     """Measure bundles (or build MODEL at --targets x --precisions): one row per target x precision."""
+    import math
     import tempfile
 
     from edgekit import bench
+    from edgekit.safeio import check_output_path
 
-    if batch < 1 or iterations < 1 or warmup < 0 or time_budget <= 0:
-        raise InputError("--batch and --iterations must be >= 1, --warmup >= 0, --time-budget > 0")
+    if batch < 1 or iterations < 1 or warmup < 0 or not (math.isfinite(time_budget) and time_budget > 0):
+        raise InputError("--batch and --iterations must be >= 1, --warmup >= 0, "
+                         "--time-budget a finite number > 0")
+    if threads is not None and threads < 1:
+        raise InputError(f"--threads must be >= 1 (got {threads})")
+    for path_value, flag in ((csv_file, "--csv"), (plot_file, "--plot")):
+        if path_value:
+            check_output_path(path_value, flag)
     options = bench.BenchOptions(warmup, iterations, time_budget, batch, threads)
     target_list = [t.strip() for t in targets.split(",")] if targets else None
     log = None if as_json else _echo_err

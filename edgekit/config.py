@@ -52,15 +52,27 @@ def _read_table(folder: Path) -> tuple[dict[str, Any], str]:
     own = folder / "edgekit.toml"
     if own.is_file():
         data = _parse(own)
-        return dict(data.get("tool", {}).get("edgekit", data)), str(own)
+        tool = data.get("tool")
+        return _table(tool.get("edgekit", data) if isinstance(tool, dict) else data, own), str(own)
     pyproject = folder / "pyproject.toml"
     if pyproject.is_file():
-        return dict(_parse(pyproject).get("tool", {}).get("edgekit", {})), f"{pyproject} [tool.edgekit]"
+        return _table(_section(_parse(pyproject)), pyproject), f"{pyproject} [tool.edgekit]"
     return {}, ""
+
+
+def _section(data: dict[str, Any]) -> Any:
+    tool = data.get("tool", {})
+    return tool.get("edgekit", {}) if isinstance(tool, dict) else {}
+
+
+def _table(value: Any, path: Path) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InputError(f"settings file {path}: [tool.edgekit] is not a table")
+    return dict(value)
 
 
 def _parse(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as err:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise InputError(f"cannot read settings file {path}: {err}") from err

@@ -242,3 +242,59 @@ def _size(nbytes: int) -> str:
 def _short(path: str | os.PathLike[str]) -> str:
     text = os.fspath(path)
     return text if len(text) <= 120 else f"{text[:60]}…{text[-40:]}"
+
+
+def load_npy(path: Path, what: str) -> Any:
+    """``np.load`` of a ``.npy`` after checking its type, header and size; never unpickles.
+
+    Raises:
+        InputError: not a readable numeric array, or larger than the file or memory.
+    """
+    import numpy as np
+
+    if file_kind(path, what) != "file":
+        raise InputError(f"{what} '{_short(path)}' does not exist or is not a file")
+    check_npy(path, what)
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise InputError(f"cannot read {what} '{_short(path)}' as .npy: {_first(err)}") from err
+
+
+def load_npz(path: Path, what: str, error: type[EdgekitError] = InputError) -> dict[str, Any]:
+    """Every array of an ``.npz``, each header checked against its size and memory first.
+
+    Raises:
+        ``error``: unreadable archive or entry, object arrays (a pickle), or a forged size.
+    """
+    import zipfile
+    import zlib
+
+    import numpy as np
+
+    if file_kind(path, what) != "file":
+        raise error(f"{what} '{_short(path)}' does not exist or is not a file")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = [i for i in archive.infolist() if i.filename.endswith(".npy")]
+            for info in infos:
+                with archive.open(info) as fh:
+                    try:
+                        header_check(fh, info.file_size, f"{what} '{_short(path)}' entry {info.filename}", np)
+                    except InputError as err:
+                        raise error(err.message) from err
+        with np.load(path, allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except EdgekitError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError,
+            RuntimeError) as err:  # RuntimeError: zipfile on encrypted entries
+        text = _first(err)
+        if "allow_pickle" in text or "Object arrays" in text:
+            text = "it holds object arrays (a pickle), which are never loaded"
+        raise error(f"cannot read {what} '{_short(path)}' as .npz: {text}") from err
+
+
+def _first(err: BaseException) -> str:
+    text = str(err).strip()
+    return (text.splitlines()[0] if text else type(err).__name__)[:300]

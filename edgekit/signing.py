@@ -33,8 +33,12 @@ def _crypto() -> Any:
 
 def generate_key(private_path: Path) -> Path:
     """Writes a new Ed25519 private key (PEM, mode 600) and its public key (``.pub``)."""
+    from edgekit.safeio import check_output_path
+
     serialization, ed25519 = _crypto()
-    if private_path.exists():
+    check_output_path(private_path, "key file")
+    check_output_path(private_path.with_name(private_path.name + ".pub"), "public key file")
+    if private_path.exists() or private_path.is_symlink():
         raise InputError(f"'{private_path}' already exists; refusing to overwrite a key")
     key = ed25519.Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,

@@ -34,6 +34,7 @@ from edgekit.parity.samples import PlotSamples
 from edgekit.parity.writer import write_reports
 from edgekit.replace import check_loads_back
 from edgekit.runtimes import runtime_class
+from edgekit.safeio import check_output_path
 from edgekit.signature import TensorSpec
 from edgekit.targets import get_target, parse_targets
 
@@ -148,6 +149,8 @@ def compile_model(
             static_shapes=static_shapes, junit=junit, keep_fp32=keep_fp32,
         )
     target_names = parse_targets(target)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise InputError(f"seed must be an integer >= 0 (got {seed!r})")
     if precision not in PRECISIONS:
         raise InputError(f"unknown precision '{precision}'", note=f"choose from: {', '.join(PRECISIONS)}")
     targets = [get_target(n) for n in target_names]
@@ -159,6 +162,8 @@ def compile_model(
     ranges = explicit_ranges(dynamic_args)
     out_path = Path(out) if out is not None else Path(f"{_default_name(model)}{bundle_io.SUFFIX}")
     bundle_io.check_destination(out_path, force)
+    if junit is not None:
+        check_output_path(junit, "--junit")  # before the build: a finished bundle is never thrown away
     source = load_source(model, weights, allow_pickle)
     say(f"model: {source.description}")
     eval_source = open_data(eval_data, preprocess) if eval_data is not None else None
