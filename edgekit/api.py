@@ -66,13 +66,14 @@ def check_layers(
     (``compile --keep-fp32``), else, for an fp32 bundle, its portable graph (then the cpu
     target's optimised graph is the candidate). Inputs: ``data``, else the golden samples.
     """
+    from edgekit.archive import bundle_folder
     from edgekit.bundle import read_bundle
     from edgekit.calibration.sources import batches, open_data
     from edgekit.parity.golden import GOLDEN_FILE, load_golden
     from edgekit.parity.layers import compare_layers
     from edgekit.parity.metrics import rule_for
 
-    b = read_bundle(bundle)
+    b = read_bundle(bundle_folder(bundle))
     if target is not None:
         b.target(target)
     notes = []

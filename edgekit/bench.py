@@ -130,12 +130,13 @@ def _key_metric(report: dict[str, Any]) -> str:
 def bench_bundles(bundles: list[str], targets: list[str] | None, options: BenchOptions,
                   torch_ms: float | None = None, log: Any = None) -> list[BenchRow]:
     """One row per bundle × target (all of a bundle's targets this host can run, or ``targets``)."""
+    from edgekit.archive import bundle_folder
     from edgekit.bundle import read_bundle
     from edgekit.runtimes import runtime_class
 
     plan = []
     for path in bundles:
-        b = read_bundle(path)
+        b = read_bundle(bundle_folder(path))
         names = [t for t in b.target_names if targets is None or t in targets]
         for name in names:
             reason = runtime_class(name).probe()

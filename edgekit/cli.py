@@ -221,10 +221,11 @@ def run_cmd(bundle: str, input_: tuple[str, ...], output: str | None, target: st
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 def inspect_cmd(bundle: str, as_json: bool) -> None:
     """Show BUNDLE's signature, targets, precision, sizes, parity, and build host vs this host."""
+    from edgekit.archive import bundle_folder
     from edgekit.bundle import read_bundle
     from edgekit.inspect import describe
 
-    b = read_bundle(bundle)
+    b = read_bundle(bundle_folder(bundle))
     if as_json:
         click.echo(json.dumps(b.manifest, indent=2))
     else:
@@ -291,9 +292,10 @@ def bench_cmd(items: tuple[str, ...], targets: str | None, precisions: str, agai
                 bundles.append(str(art.path))
         torch_ms = None
         if reference is not None:
+            from edgekit.archive import bundle_folder
             from edgekit.bundle import read_bundle
 
-            feed, _, _ = bench.bench_feeds(read_bundle(bundles[0]), batch)
+            feed, _, _ = bench.bench_feeds(read_bundle(bundle_folder(bundles[0])), batch)
             torch_ms = bench.torch_latency(reference, weights, feed, options, allow_pickle)
         rows = bench.bench_bundles(bundles, target_list, options, torch_ms, log)
     if csv_file:
@@ -341,6 +343,9 @@ def sign_cmd(bundle: str, key: str) -> None:
     from edgekit.bundle import read_bundle
     from edgekit.signing import sign
 
+    if bundle.endswith(".zip") and Path(bundle).is_file():
+        raise InputError(f"'{bundle}' is an archive; sign the bundle folder, then pack it",
+                         note="the archive keeps the folder's signature.json, and load(verify_key=) checks it")
     click.echo(f"signature: {sign(read_bundle(bundle), key)}")
 
 

@@ -38,8 +38,8 @@ class DirLock:
 
 
 def hold_dir_lock(folder: Path) -> DirLock:
-    """Locks ``folder`` (which this process just created) for the life of the returned lock."""
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    """Locks ``folder`` (or a file) this process just created, for the life of the returned lock."""
+    fd = os.open(folder, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -49,9 +49,9 @@ def hold_dir_lock(folder: Path) -> DirLock:
 
 
 def is_locked(folder: Path) -> bool:
-    """True when some live process holds ``folder``'s lock (or it cannot be checked)."""
+    """True when some live process holds ``folder``'s (or a file's) lock, or it cannot be checked."""
     try:
-        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        fd = os.open(folder, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return True  # gone, or not a folder we may judge: leave it alone
     try:
@@ -64,13 +64,17 @@ def is_locked(folder: Path) -> bool:
 
 
 def remove_unlocked_dirs(folder: Path, prefix: str) -> list[Path]:
-    """Removes ``prefix*`` folders in ``folder`` that no live process holds; returns them."""
+    """Removes ``prefix*`` folders and files in ``folder`` that no live process holds; returns them."""
     removed = []
     with contextlib.suppress(OSError):
         for stale in folder.glob(f"{glob_escape(prefix)}*"):
-            if stale.is_dir() and not stale.is_symlink() and not is_locked(stale):
+            if stale.is_symlink() or is_locked(stale):
+                continue
+            if stale.is_dir():
                 shutil.rmtree(stale, ignore_errors=True)
-                removed.append(stale)
+            else:
+                stale.unlink(missing_ok=True)
+            removed.append(stale)
     if removed:
         log.debug("removed %d stale folder(s) in %s", len(removed), folder)
     return removed

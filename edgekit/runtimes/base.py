@@ -41,6 +41,7 @@ class Runtime:
     """
 
     backend: str = ""
+    _closed = False
     options: tuple[str, ...] = ()  # backend-specific keyword options that load() passes on
 
     def __init__(
@@ -66,6 +67,8 @@ class Runtime:
             InputError: an input is missing, extra, or does not fit the signature, or the
                 backend refused the values (e.g. a size the model's reshapes cannot take).
         """
+        if self._closed:
+            raise InputError(f"this {self.target} runtime was closed; load the bundle again to run it")
         feed = self.check_inputs(inputs)
         try:
             return self._run(feed)
@@ -105,7 +108,8 @@ class Runtime:
         return report
 
     def close(self) -> None:
-        """Releases backend resources. The runtime must not be used afterwards."""
+        """Releases backend resources. The runtime must not be used afterwards (``run`` says so)."""
+        self._closed = True
 
     def __enter__(self) -> Runtime:
         return self

@@ -97,4 +97,5 @@ class OnnxRuntime(Runtime):
         return dict(zip(self.output_names, self._session.run(self.output_names, feed)))
 
     def close(self) -> None:
+        super().close()
         self._session = None

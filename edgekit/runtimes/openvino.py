@@ -112,5 +112,6 @@ class OpenVinoRuntime(Runtime):
         return layer_precisions(self._compiled)
 
     def close(self) -> None:
+        super().close()
         self._local = threading.local()
         self._compiled = None
