@@ -56,7 +56,7 @@ def _zip(path: Path, entries: dict[str, bytes], link: str | None = None) -> Path
     ],
 )
 def test_unsafe_archives_are_refused(tmp_path, entries, link, limits, needle) -> None:
-    archive = _zip(tmp_path / "bad.edgekit.zip", entries, link)
+    archive = _zip(tmp_path / "bad.edgekit.zip", {"manifest.json": b"{}", **entries}, link)
     with pytest.raises(BundleError, match=needle):
         unpack(archive, cache_dir=tmp_path / "cache", limits=limits)
     assert not (tmp_path / "evil.txt").exists()

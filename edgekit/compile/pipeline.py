@@ -17,6 +17,7 @@ from edgekit.calibration.sources import Batch, DataSource, batches, open_data
 from edgekit.compile import onnxio
 from edgekit.compile.inputs import DynamicArg, InputArg, parse_dynamic, parse_input, random_feed
 from edgekit.compile.lowering import FallbackBudget, calibration_feeds, lower_prepared, report_notes
+from edgekit.compile.opset import check_opset
 from edgekit.compile.prepare import Prepared, prepare
 from edgekit.compile.profiles import batch_limit, derive_profiles, explicit_ranges
 from edgekit.compile.quantize import DEFAULT_CALIB_SAMPLES, PRECISIONS, QuantConfig
@@ -151,6 +152,7 @@ def compile_model(
     target_names = parse_targets(target)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise InputError(f"seed must be an integer >= 0 (got {seed!r})")
+    check_opset(opset)
     if precision not in PRECISIONS:
         raise InputError(f"unknown precision '{precision}'", note=f"choose from: {', '.join(PRECISIONS)}")
     targets = [get_target(n) for n in target_names]
@@ -187,6 +189,9 @@ def compile_model(
         scratch = Path(scratch_dir)
         prep = prepare(source, example_inputs, input_args, dynamic_args, eval_source, calib_source,
                         exporter, opset, simplify, seed, scratch, say)
+        if not prep.specs:
+            raise InputError(f"{source.description} has no inputs; a bundle runs a model on inputs",
+                             note="a constant belongs in the application, not in a compiled model")
         dim_ranges, profiles = derive_profiles(prep.specs, prep.shapes, ranges)
         batches_fn = _parity_batches(prep, eval_source, seed,
                                      min(EVAL_BATCH, batch_limit(prep.specs, dim_ranges) or EVAL_BATCH))

@@ -21,6 +21,7 @@ from edgekit.compile.inputs import (
     torch_signature,
     varied_shapes,
 )
+from edgekit.compile.opset import ensure_opset
 from edgekit.compile.simplify import simplify as run_onnxsim
 from edgekit.compile.sources import ModelSource
 from edgekit.compile.torchref import TorchReference, flatten_outputs
@@ -96,6 +97,10 @@ def prepare(source: ModelSource, example_inputs: tuple[Any, ...] | None, input_a
         reference, output_names = onnx_reference.run, onnx_reference.output_names
         export_info = {"exporter": None, "attempts": []}
         ref_desc = f"onnxruntime fp32, no graph optimisation ({source.description})"
+    converted = ensure_opset(onnx_path, opset, scratch / "opset" / "model.onnx")
+    if converted != onnx_path:
+        say(f"converted the graph to opset {opset}")
+        onnx_path = converted
     if simplify:
         probes = [feed] + ([varied] if varied is not None else [])
         result_s = run_onnxsim(onnx_path, scratch / "simplified.onnx", probes)
