@@ -254,7 +254,7 @@ def load_npy(path: Path, what: str) -> Any:
 
     if file_kind(path, what) != "file":
         raise InputError(f"{what} '{_short(path)}' does not exist or is not a file")
-    check_npy(path, what)
+    check_npy(path, f"{what} '{_short(path)}'")
     try:
         return np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as err:

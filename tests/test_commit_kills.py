@@ -94,9 +94,8 @@ def test_a_live_staging_folder_is_not_removed_by_another_run(tmp_path) -> None:
     dead = tmp_path / f".{out.name}.tmp-999999999-dead"
     live.mkdir()
     dead.mkdir()
-    with hold_dir_lock(live):
-        with staged_bundle(out):
-            assert live.exists() and not dead.exists()
+    with hold_dir_lock(live), staged_bundle(out):
+        assert live.exists() and not dead.exists()
 
 
 def test_a_bundle_that_does_not_load_back_never_replaces_a_good_one(digits_bundle, tmp_path) -> None:

@@ -6,6 +6,7 @@ This module, like all of ``edgekit.runtimes``, imports nothing heavier than nump
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,9 @@ from edgekit.signature import TensorSpec, describe_signature
 if TYPE_CHECKING:
     from edgekit.bundle import Bundle
     from edgekit.parity.report import ParityReport
+
+_log = logging.getLogger("edgekit.runtime")
+
 
 class _InputCheck:
     """Precomputed checks for one input, so ``run`` does little work per call."""
@@ -70,8 +74,9 @@ class Runtime:
         if self._closed:
             raise InputError(f"this {self.target} runtime was closed; load the bundle again to run it")
         feed = self.check_inputs(inputs)
+        warn_nonfinite(feed, "input", self.target)
         try:
-            return self._run(feed)
+            outputs = self._run(feed)
         except EdgekitError:  # a backend hook that already says who must act
             raise
         except Exception as err:  # backends raise their own untyped errors; keep the cause
@@ -79,6 +84,8 @@ class Runtime:
             raise InputError(
                 f"{self.backend} refused inputs of shapes {shapes}: {one_line(err, 300)}"
             ) from err
+        warn_nonfinite(outputs, "output", self.target)
+        return outputs
 
     def check_inputs(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """Validates inputs against the signature; returns native, contiguous arrays."""
@@ -171,6 +178,21 @@ class Runtime:
         if not value.flags.c_contiguous:
             value = np.ascontiguousarray(value)
         return value
+
+
+def warn_nonfinite(arrays: Mapping[str, np.ndarray], role: str, target: str) -> None:
+    """Logs, the same way on every target, that a float input or output holds NaN or inf.
+
+    Backends disagree on them (OpenVINO's CPU plugin turns a NaN input into 0 where
+    onnxruntime and torch propagate it), so the caller must hear of it wherever it runs.
+    """
+    for name, arr in arrays.items():
+        if arr.dtype.kind == "f" and arr.size and not np.isfinite(arr.sum(dtype=np.float64)):
+            count = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+            if count:
+                _log.warning("%s '%s' holds %d non-finite value(s) (NaN/inf) on target %s; backends "
+                             "treat them differently (OpenVINO CPU may turn NaN into 0), so results "
+                             "are not comparable across targets", role, name, count, target)
 
 
 def module_missing(name: str) -> bool:
