@@ -183,8 +183,8 @@ def header_check(fh: Any, file_size: int | None, what: str, np: Any) -> None:
             raise ValueError(f"unsupported .npy version {version}")
         shape, _fortran, dtype = reader(fh, max_header_size=10_000)
         offset = fh.tell()
-    except (ValueError, OSError, EOFError, SyntaxError) as err:
-        raise InputError(f"{what} is not a readable .npy array: {str(err).splitlines()[0][:200]}") from err
+    except Exception as err:  # numpy parses the header with ast/tokenize: ValueError, TokenError, …
+        raise InputError(f"{what} is not a readable .npy array: {_first(err)}") from err
     if dtype.hasobject:
         raise InputError(f"{what} holds Python objects (a pickle); only numeric arrays are read")
     count = 1
