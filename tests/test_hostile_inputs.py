@@ -303,3 +303,17 @@ def test_a_broken_settings_file_breaks_only_compile(capsys, digits_bundle, tmp_p
     assert main(["inspect", str(digits_bundle)]) == 0
     capsys.readouterr()
     assert "settings file" in _error(capsys, ["compile", "m.onnx"])
+
+
+def test_killed_pack_and_unpack_leftovers_are_removed(digits_bundle, tmp_path) -> None:
+    stale_pack = tmp_path / ".d.edgekit.zip.tmp-pack-dead"
+    stale_pack.write_bytes(b"\0" * 1024)
+    archive = pack(digits_bundle, tmp_path / "d.edgekit.zip")
+    assert not stale_pack.exists()
+    from edgekit.bundle import sha256_file as digest_of
+
+    root = tmp_path / "cache" / digest_of(archive)[:32]
+    (root / ".unpack-dead").mkdir(parents=True)
+    (root / ".unpack-dead" / "model.onnx").write_bytes(b"\0" * 1024)
+    unpack(archive, cache_dir=tmp_path / "cache")
+    assert not (root / ".unpack-dead").exists()
