@@ -143,6 +143,20 @@ def _safe_join(root: Path, relpath: str) -> Path:
     return path
 
 
+def bundle_root(path: str | os.PathLike[str]) -> Path:
+    """The bundle folder ``path`` names, checked by ``stat`` (too long, missing, not a folder: refused)."""
+    from edgekit.safeio import file_kind
+
+    root = Path(path)
+    try:
+        kind = file_kind(root, "bundle")
+    except InputError as err:
+        raise BundleError(err.message) from err
+    if kind != "dir":
+        raise BundleError(f"no bundle at {root}", note="a bundle is a directory written by `edgekit compile`")
+    return root
+
+
 def read_bundle(path: str | os.PathLike[str], verify: bool = True) -> Bundle:
     """Reads and validates a bundle directory.
 
@@ -153,11 +167,7 @@ def read_bundle(path: str | os.PathLike[str], verify: bool = True) -> Bundle:
     Raises:
         BundleError: missing, malformed, of an unknown schema, or tampered with.
     """
-    root = Path(path)
-    if not root.is_dir():
-        raise BundleError(
-            f"no bundle at {root}", note="a bundle is a directory written by `edgekit compile`"
-        )
+    root = bundle_root(path)
     manifest_path = root / MANIFEST
     from edgekit.safeio import MAX_JSON_BYTES, loads_json, read_regular
 

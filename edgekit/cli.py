@@ -7,6 +7,7 @@ for user errors too.
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from pathlib import Path
@@ -381,6 +382,11 @@ def main(argv: list[str] | None = None) -> int:
         return err.exit_code
     except click.exceptions.Exit as err:
         return err.exit_code
+    except OSError as err:
+        if err.errno not in _USER_PATH_ERRNOS or debug:
+            raise
+        _echo_err(f"error: path '{_short(err.filename)}': {err.strerror}; check the paths given")
+        return 2
     except click.Abort:
         _echo_err("aborted")
         return 130
@@ -392,6 +398,15 @@ def main(argv: list[str] | None = None) -> int:
         _echo_err(f"error: {err.format_message()}")
         return err.exit_code
     return result if isinstance(result, int) else 0
+
+
+# A path argument no file system can hold, or one that runs through a file: always the caller's.
+_USER_PATH_ERRNOS = (errno.ENAMETOOLONG, errno.ENOTDIR, errno.ELOOP)
+
+
+def _short(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= 120 else f"{text[:60]}…{text[-40:]}"
 
 
 def _entry() -> Any:

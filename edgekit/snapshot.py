@@ -21,7 +21,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from edgekit.bundle import MANIFEST, Bundle, safe_relpath, validate_manifest
+from edgekit.bundle import MANIFEST, Bundle, bundle_root, safe_relpath, validate_manifest
 from edgekit.errors import BundleError
 from edgekit.locks import hold_dir_lock, remove_unlocked_dirs
 from edgekit.safeio import MAX_JSON_BYTES, loads_json, read_regular
@@ -40,9 +40,7 @@ def verified_snapshot(path: str | os.PathLike[str], verify_key: Any = None) -> B
     Raises:
         BundleError: missing, malformed, unsigned or wrongly signed, tampered with, or linked.
     """
-    root = Path(path)
-    if not root.is_dir():
-        raise BundleError(f"no bundle at {root}", note="a bundle is a directory written by `edgekit compile`")
+    root = bundle_root(path)
     raw = _read_listed(root / MANIFEST, f"bundle manifest {root / MANIFEST}",
                        f"{root} is not a bundle: it has no {MANIFEST}")
     signature = None

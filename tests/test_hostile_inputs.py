@@ -317,3 +317,12 @@ def test_killed_pack_and_unpack_leftovers_are_removed(digits_bundle, tmp_path) -
     (root / ".unpack-dead" / "model.onnx").write_bytes(b"\0" * 1024)
     unpack(archive, cache_dir=tmp_path / "cache")
     assert not (root / ".unpack-dead").exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["inspect", "/tmp/" + "a" * 5000], ["inspect", "/tmp/" + "b" * 300], ["check", "/tmp/" + "a" * 5000],
+    ["pack", "/tmp/" + "a" * 5000], ["sign", "/tmp/" + "a" * 5000, "--key", "k"], ["bench", "/tmp/" + "a" * 5000],
+    ["compile", "/tmp/" + "a" * 5000], ["inspect", "/dev/null"], ["run", "/tmp", "--input", "x=/dev/zero"],
+])
+def test_paths_no_file_system_holds_are_one_line(capsys, argv) -> None:
+    _error(capsys, argv)

@@ -272,7 +272,7 @@ def _build_targets(targets: list[Any], prep: Prepared, staging: Path, portable: 
 def _default_name(model: Any) -> str:
     if isinstance(model, (str, Path)):
         text = str(model)
-        return Path(text).stem if Path(text).exists() else text.rpartition(":")[2]
+        return Path(text).stem if os.path.exists(text) else text.rpartition(":")[2]  # never raises
     return type(model).__name__.lower()
 
 
