@@ -65,9 +65,12 @@ def verified_snapshot(path: str | os.PathLike[str], verify_key: Any = None) -> B
         (snap / MANIFEST).write_bytes(raw)
         if signature is not None:
             (snap / SIGNATURE_FILE).write_bytes(signature)
-    except BaseException:
+    except BaseException as err:
         lock.close()
         shutil.rmtree(snap, ignore_errors=True)
+        if isinstance(err, OSError):  # the temp folder, not the bundle: full, or read-only
+            raise BundleError(f"cannot make the private verified copy of {root.name} in {snap.parent}: "
+                              f"{err.strerror or err}", note="free space there, or point TMPDIR elsewhere") from err
         raise
     bundle = Bundle(snap, manifest, origin=root.resolve(), raw=raw)
     weakref.finalize(bundle, _remove, snap, lock)
