@@ -167,6 +167,13 @@ def _corpus(tmp: Path) -> list[Path]:
     model = onnx.load(str(good))
     model.graph.node[0].op_type = "NoSuchOp"
     add("unknown-op.onnx", model.SerializeToString())
+    model = onnx.load(str(good))  # issue 12: an input declared [1, 10^12]
+    for dim in model.graph.input[0].type.tensor_type.shape.dim:
+        dim.dim_value = 10**12
+    add("huge-input.onnx", model.SerializeToString())
+    model = onnx.load(str(good))  # issue 12: a graph without inputs
+    del model.graph.input[:]
+    add("no-inputs.onnx", model.SerializeToString())
     return files
 
 
