@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from edgekit.cli import main
 from edgekit.compile.sources import load_source, read_state_dict
 from edgekit.errors import InputError
 from examples.zoo import SMALL_MODELS
@@ -97,20 +98,30 @@ def _pickle_payload(tmp_path: Path, marker: Path) -> Path:
 PAYLOADS = {"torchscript": _torchscript_payload, "pt2": _pt2_payload, "pickle": _pickle_payload}
 
 
-def test_torchscript_load_runs_code_from_the_file(tmp_path) -> None:
+@pytest.fixture(scope="module")
+def payloads(tmp_path_factory) -> tuple[Path, dict[str, Path]]:
+    """Each payload built once; every test starts from a fresh marker."""
+    tmp = tmp_path_factory.mktemp("payloads")
+    marker = _marker(tmp)
+    return marker, {kind: make(tmp, marker) for kind, make in PAYLOADS.items()}
+
+
+@pytest.fixture()
+def marker(payloads) -> Path:
+    payloads[0].write_bytes(ORIGINAL)
+    return payloads[0]
+
+
+def test_torchscript_load_runs_code_from_the_file(payloads, marker) -> None:
     """Why TorchScript is gated at all: torch.jit.load itself overwrites the marker."""
-    marker = _marker(tmp_path)
-    path = _torchscript_payload(tmp_path, marker)
-    torch.jit.load(str(path))
+    torch.jit.load(str(payloads[1]["torchscript"]))
     assert marker.read_bytes() != ORIGINAL
 
 
 @pytest.mark.parametrize("kind", sorted(PAYLOADS))
-def test_code_carrying_model_files_are_refused_without_allow_pickle(tmp_path, kind) -> None:
-    marker = _marker(tmp_path)
-    path = PAYLOADS[kind](tmp_path, marker)
+def test_code_carrying_model_files_are_refused_without_allow_pickle(payloads, marker, kind) -> None:
     with pytest.raises(InputError, match="--allow-pickle"):
-        load_source(str(path))
+        load_source(str(payloads[1][kind]))
     assert marker.read_bytes() == ORIGINAL
 
 
@@ -124,19 +135,25 @@ def test_weights_with_a_payload_never_unpickle_it(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("command", ["compile", "check", "bench"])
-def test_cli_refuses_a_torchscript_payload_in_one_line(tmp_path, digits_bundle, command) -> None:
-    marker = _marker(tmp_path)
-    path = _torchscript_payload(tmp_path, marker)
+@pytest.mark.parametrize("kind", sorted(PAYLOADS))
+def test_cli_refuses_payloads_in_one_line(capsys, tmp_path, digits_bundle, payloads, marker, command, kind) -> None:
+    path = payloads[1][kind]
     args = {"compile": ["compile", str(path), "--input", "x:1x4", "--out", str(tmp_path / "o.edgekit")],
             "check": ["check", str(digits_bundle), "--against", str(path)],
             "bench": ["bench", str(digits_bundle), "--against", str(path), "--iterations", "1"]}[command]
-    proc = run_cli(*args, cwd=ROOT)
-    assert proc.returncode == 2, proc.stderr
-    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-    assert lines[-1].startswith("error: ") and "--allow-pickle" in lines[-1], proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert lines[-1].startswith("error: ") and "--allow-pickle" in lines[-1], err
+    assert "Traceback" not in err
     assert marker.read_bytes() == ORIGINAL
     assert not (tmp_path / "o.edgekit").exists()
+
+
+def test_cli_exit_code_in_a_real_process(tmp_path, payloads, marker) -> None:
+    proc = run_cli("compile", str(payloads[1]["torchscript"]), "--out", str(tmp_path / "o.edgekit"), cwd=ROOT)
+    assert proc.returncode == 2 and "--allow-pickle" in proc.stderr.strip().splitlines()[-1]
+    assert marker.read_bytes() == ORIGINAL
 
 
 @pytest.mark.parametrize("kind", ["fifo", "dir", "long", "chardev"])
