@@ -88,7 +88,7 @@ def unpack(archive: str | os.PathLike[str], cache_dir: Path | None = None,
     root = cache / digest[:32]
     bundle_dir = root / path.name[: -len(".zip")]
     expected = _archive_manifest(path)
-    if _cached_manifest(bundle_dir) == expected:
+    if _cached_manifest(bundle_dir) == expected and _verifies(bundle_dir):
         return bundle_dir
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -135,6 +135,15 @@ def _archive_manifest(path: Path) -> bytes:
         raise BundleError(f"archive '{path.name}' holds no {MANIFEST}: not a packed bundle") from err
     except _READ_ERRORS as err:
         raise BundleError(f"archive '{path.name}': its {MANIFEST} cannot be read: {_why(err)}") from err
+
+
+def _verifies(bundle_dir: Path) -> bool:
+    """Whether a cached copy still matches its manifest (a tampered copy is extracted afresh)."""
+    try:
+        read_bundle(bundle_dir, verify=True)
+    except BundleError:
+        return False
+    return True
 
 
 def _cached_manifest(bundle_dir: Path) -> bytes | None:

@@ -13,6 +13,7 @@ import fcntl
 import logging
 import os
 import shutil
+import time
 from pathlib import Path
 
 log = logging.getLogger("edgekit.locks")
@@ -63,12 +64,16 @@ def is_locked(folder: Path) -> bool:
     return False
 
 
-def remove_unlocked_dirs(folder: Path, prefix: str) -> list[Path]:
-    """Removes ``prefix*`` folders and files in ``folder`` that no live process holds; returns them."""
+def remove_unlocked_dirs(folder: Path, prefix: str, min_age_s: float = 0.0) -> list[Path]:
+    """Removes ``prefix*`` folders and files in ``folder`` that no live process holds; returns them.
+
+    ``min_age_s`` spares entries modified more recently (one just created, not yet locked).
+    """
     removed = []
+    now = time.time()
     with contextlib.suppress(OSError):
         for stale in folder.glob(f"{glob_escape(prefix)}*"):
-            if stale.is_symlink() or is_locked(stale):
+            if stale.is_symlink() or (min_age_s and now - stale.lstat().st_mtime < min_age_s) or is_locked(stale):
                 continue
             if stale.is_dir():
                 shutil.rmtree(stale, ignore_errors=True)

@@ -55,7 +55,7 @@ def verified_snapshot(path: str | os.PathLike[str], verify_key: Any = None) -> B
     except UnicodeDecodeError as err:
         raise BundleError(f"bundle manifest {root / MANIFEST} is not UTF-8 JSON") from err
     validate_manifest(root, manifest)
-    remove_unlocked_dirs(Path(tempfile.gettempdir()), SNAPSHOT_PREFIX)
+    remove_unlocked_dirs(Path(tempfile.gettempdir()), SNAPSHOT_PREFIX, min_age_s=60.0)
     snap = Path(tempfile.mkdtemp(prefix=f"{SNAPSHOT_PREFIX}{os.getpid()}-"))  # mode 0700
     lock = hold_dir_lock(snap)
     try:

@@ -260,6 +260,10 @@ def test_a_tampered_cache_copy_is_not_trusted(digits_bundle, tmp_path) -> None:
     again = unpack(archive, cache_dir=tmp_path / "cache")
     assert json.loads((again / "manifest.json").read_text())["name"] != "tampered"
     assert read_bundle(again)
+    (again / "parity.md").write_text("tampered file, same manifest")
+    third = unpack(archive, cache_dir=tmp_path / "cache")
+    assert "tampered" not in (third / "parity.md").read_text()
+    assert edgekit.load(third).selfcheck().passed
 
 
 def test_archives_work_with_inspect_and_check_layers_and_sign_says_why_not(capsys, digits_bundle,
