@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import threading
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -50,46 +51,44 @@ def _golden_feed(bundle: Path) -> dict[str, np.ndarray]:
     return pairs[0][0].feed
 
 
-def test_a_writer_racing_load_never_gets_an_unsigned_model_run(signed) -> None:
+WRITER = """
+import os, sys
+model, good, bad = sys.argv[1:4]
+blobs = [open(good, 'rb').read(), open(bad, 'rb').read()]
+k = 0
+while True:  # whole files swapped in by rename, as fast as possible, until killed
+    k += 1
+    tmp = f"{model}.swap{k % 2}"
+    with open(tmp, 'wb') as fh:
+        fh.write(blobs[k % 2])
+    os.replace(tmp, model)
+"""
+
+
+def test_a_writer_racing_load_never_gets_an_unsigned_model_run(signed, tmp_path) -> None:
     bundle, pub = signed
     model = read_bundle(bundle).target_file("cpu", "model")
-    good, evil = model.read_bytes(), model.with_name("evil.bin")
-    _tampered_model(model, evil)
-    bad = evil.read_bytes()
-    evil.unlink()
+    good, bad = tmp_path / "good.onnx", tmp_path / "bad.onnx"
+    shutil.copy(model, good)
+    _tampered_model(model, bad)
     feed = _golden_feed(bundle)
-    stop = threading.Event()
-
-    def writer() -> None:
-        k = 0
-        while not stop.is_set():
-            k += 1
-            if k % 2:  # swap the file by rename, or rewrite it in place
-                tmp = model.with_name(f".swap{k}")
-                tmp.write_bytes(bad)
-                os.replace(tmp, model)
-            else:
-                model.write_bytes(bad)
-            model.write_bytes(good)
-
-    thread = threading.Thread(target=writer, daemon=True)
-    thread.start()
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(model), str(good), str(bad)])
     ran = refused = 0
     try:
-        for _ in range(60):
+        for _ in range(100):
             try:
                 rt = edgekit.load(bundle, verify_key=pub)
             except BundleError:
                 refused += 1
                 continue
             out = next(iter(rt.run(feed).values()))
-            assert float(np.abs(out).max()) < TAMPER_OFFSET / 2, "a tampered, unsigned model ran"
+            assert float(np.abs(out).max()) < TAMPER_OFFSET / 2, f"an unsigned model ran (load {ran + refused})"
             ran += 1
     finally:
-        stop.set()
-        thread.join()
-    assert ran + refused == 60
-    model.write_bytes(good)
+        writer.kill()
+        writer.wait()
+    assert ran + refused == 100
+    shutil.copy(good, model)
     assert edgekit.load(bundle, verify_key=pub).selfcheck().passed
 
 
