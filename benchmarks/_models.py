@@ -16,7 +16,7 @@ def random_images(n: int, shape: tuple[int, ...], seed: int) -> np.ndarray:
 
 
 def compile_at(model: torch.nn.Module, example: tuple[torch.Tensor, ...], precision: str, out: Path,
-               target: str = "cpu", dynamic: list[str] | None = None) -> edgekit.compile.pipeline.Artifact:
+               target: str = "cpu", dynamic: list[str] | None = None) -> edgekit.Artifact:
     """Builds a bundle. int8 calibrates on 32 seeded random samples: these zoo models have random
     weights and no dataset, so real-data accuracy is not what these benchmarks measure."""
     name = next(iter(inspect.signature(model.forward).parameters))

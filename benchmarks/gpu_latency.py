@@ -66,7 +66,7 @@ def main() -> int:
     parser.add_argument("--precisions", default="fp32,fp16,int8")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    from edgekit.nvidia.probe import probe
+    from edgekit.backends.tensorrt.probe import probe
 
     reason = probe()
     if reason is not None:

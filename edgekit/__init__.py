@@ -6,10 +6,9 @@ backend only: torch, onnx and onnxsim are imported by compilation alone.
 
 from __future__ import annotations
 
-from edgekit import compile  # a callable package: edgekit.compile(model, ...)
-from edgekit.api import check
+from edgekit.api import Artifact, check, check_layers, compile, load
 from edgekit.errors import BundleError, EdgekitError, InputError, ParityError, TargetUnavailable
-from edgekit.runtimes import Runtime, load
+from edgekit.runtimes import Runtime
 from edgekit.signature import TensorSpec
 
 try:
@@ -21,6 +20,6 @@ except Exception:  # running from a source tree that is not installed
 
 
 __all__ = [
-    "BundleError", "EdgekitError", "InputError", "ParityError", "Runtime", "TargetUnavailable",
-    "TensorSpec", "check", "compile", "load", "__version__",
+    "Artifact", "BundleError", "EdgekitError", "InputError", "ParityError", "Runtime", "TargetUnavailable",
+    "TensorSpec", "check", "check_layers", "compile", "load", "__version__",
 ]

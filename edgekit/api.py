@@ -1,14 +1,97 @@
-"""The public Python API beyond compile and load: re-checking a built artifact."""
+"""The public Python API: ``compile``, ``load``, ``check`` and ``check_layers``.
+
+The CLI calls only these. ``compile`` parses its keywords once into ``CompileOptions``
+(see ``edgekit/compiler/options.py``, the one option table) and dispatches to auto mode.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from edgekit.compiler.artifact import Artifact
+from edgekit.compiler.options import CompileOptions
 from edgekit.errors import InputError
+from edgekit.layout import Layout
 from edgekit.parity.report import ParityReport
 from edgekit.runtimes import Runtime, load
+
+__all__ = ["Artifact", "check", "check_layers", "compile", "load"]
+
+
+Log = Callable[[str], None]
+
+
+def compile(  # noqa: A001  (the public name; shadows the builtin inside this module only)
+    model: Any,
+    example_inputs: tuple[Any, ...] | None = None,
+    *,
+    options: CompileOptions | None = None,
+    log: Log | None = None,
+    **keywords: Any,
+) -> Artifact:
+    """Compiles a model into a verified bundle.
+
+    Args:
+        model: an ``nn.Module`` / ``ExportedProgram``, or a MODEL string (``.onnx``,
+            TorchScript, ``.pt2``, ``package.module:factory``).
+        example_inputs: example tensors for an ``nn.Module`` (a tuple, forward order).
+        options: typed options; else ``keywords`` are parsed into them.
+        log: receives progress lines; silent when None.
+        keywords: the ``CompileOptions`` fields (one per row of ``COMPILE_OPTIONS``):
+            target: a target name, a comma-separated list, a list, or ``auto``.
+            precision: ``fp32``, ``fp16``, ``int8`` (static, QDQ, calibrated), ``int8-dynamic`` or ``auto``.
+            inputs: ``NAME:SHAPE[:DTYPE]`` strings (or InputArg) giving input shapes.
+            dynamic: ``NAME:AXIS[:DIMNAME][:MIN:OPT:MAX]`` strings (or DynamicArg) marking dynamic axes.
+            weights: a state dict (safetensors or ``torch.save``) for a factory or module.
+            eval_data: DATA to check parity on; seeded random inputs when absent.
+            out: the ``NAME.edgekit`` directory to write; default ``<model name>.edgekit``.
+            force: replace an existing bundle at ``out`` (the old one stays until the new is complete).
+            allow_pickle: allow a model file that runs code when loaded (TorchScript, .pt2, pickled model).
+            exporter: ``auto`` (torch.export-based, then TorchScript-based), ``dynamo`` or ``torchscript``.
+            simplify: run onnxsim (its result is kept only when numerically identical).
+            opset: ONNX opset for the export; the exporter's default when None.
+            seed: seed of the random parity inputs (and of random calibration).
+            calibration: DATA to calibrate int8 on (required for int8 unless random_calibration).
+            calib_method: ``minmax``, ``entropy`` or ``percentile``.
+            calib_samples: calibration samples to use at most.
+            shuffle_calibration: shuffle calibration samples (seeded by ``seed``) before taking them.
+            random_calibration: calibrate int8 on random inputs; the report says so first.
+            preprocess: an ImagePreprocess (or its text) for image-folder calibration/eval data.
+            max_accuracy_drop: accuracy points the artifact may lose (int8 default: 1).
+            fallback: leave the most sensitive nodes in float when int8 misses parity.
+            quant_config: full control of quantization (op types, per-channel, excluded nodes).
+            static_shapes: targets that can specialise (intel-cpu) fix every input at its example
+                shape; the portable ONNX keeps its dynamic axes.
+            junit: also write the parity verdicts as JUnit XML to this file.
+            keep_fp32: for fp16/int8, also keep the fp32 graph (``reference/model.onnx``), so that
+                ``edgekit check --layers`` can localise errors on the device without the original.
+            selection: how ``auto`` chose this target and precision (recorded in the manifest).
+
+    Returns:
+        The Artifact; ``artifact.parity.passed`` says whether it may ship.
+
+    Raises:
+        InputError, TargetUnavailable, TargetBuildError: before or while building.
+    """
+    from edgekit import bundle as bundle_io
+    from edgekit.compiler.pipeline import compile_model, default_out
+
+    if options is not None and keywords:
+        raise TypeError("compile() takes options= or keywords, not both")
+    opts = options or CompileOptions.from_keywords(**keywords)
+    if opts.is_auto:
+        from edgekit.auto import compile_auto
+
+        bundle_io.check_destination(opts.out if opts.out is not None else default_out(model), opts.force)
+        return compile_auto(model, example_inputs, opts, log or _silent)
+    return compile_model(model, example_inputs, opts, log)
+
+
+def _silent(_msg: str) -> None:
+    pass
 
 
 def check(
@@ -50,7 +133,7 @@ def check(
     return check_against(rt, reference, data, weights, allow_pickle)
 
 
-REFERENCE_MODEL = "reference/model.onnx"
+REFERENCE_MODEL = Layout.REFERENCE_MODEL
 
 
 def check_layers(
@@ -68,7 +151,7 @@ def check_layers(
     """
     from edgekit.archive import bundle_folder
     from edgekit.bundle import read_bundle
-    from edgekit.calibration.sources import batches, open_data
+    from edgekit.data.sources import batches, open_data
     from edgekit.parity.golden import GOLDEN_FILE, load_golden
     from edgekit.parity.layers import compare_layers
     from edgekit.parity.metrics import rule_for
@@ -81,7 +164,7 @@ def check_layers(
         notes.append(f"target {target}: its compiled model does not expose intermediate tensors; "
                      "the portable graph it compiles from is compared")
     if b.precision == "fp32" and against is None:
-        reference = b.file("model.onnx")
+        reference = b.file(Layout.PORTABLE_MODEL)
         candidate = b.target_file("cpu", "model") if "cpu" in b.target_names else reference
     else:
         if against is not None:
@@ -95,7 +178,7 @@ def check_layers(
                 f"bundle {b.path.name} is {b.precision} and keeps no fp32 graph to compare its layers with",
                 note="pass --against the fp32 .onnx, or compile with --keep-fp32",
             )
-        candidate = b.file("model.onnx")
+        candidate = b.file(Layout.PORTABLE_MODEL)
     if data is not None:
         feeds = [batch.feed for batch in batches(open_data(data), b.inputs)]
     else:

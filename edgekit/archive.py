@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from edgekit.bundle import MANIFEST, SUFFIX, read_bundle, sha256_file
 from edgekit.cache import user_cache_dir
 from edgekit.errors import BundleError, InputError
+from edgekit.layout import Layout
 from edgekit.locks import hold_dir_lock, remove_unlocked_dirs
 from edgekit.safeio import MAX_JSON_BYTES, check_output_path, file_kind, read_regular
 
@@ -58,9 +59,9 @@ def pack(bundle: str | os.PathLike[str], out: str | os.PathLike[str] | None = No
             archive.writestr(MANIFEST, b.raw if b.raw is not None else (b.path / MANIFEST).read_bytes())
             for rel in sorted(b.manifest["files"]):
                 archive.write(b.path / rel, rel)
-            signature = b.path / "signature.json"
+            signature = b.path / Layout.SIGNATURE
             if signature.is_file() and not signature.is_symlink():
-                archive.write(signature, "signature.json")
+                archive.write(signature, Layout.SIGNATURE)
         os.replace(tmp, target)
     finally:
         lock.close()

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import EdgekitError, InputError
+from edgekit.layout import Layout
+from edgekit.timing import sample_latencies
 
 COLUMNS = ("bundle", "target", "precision", "size_mb", "parity", "key_metric", "p50_ms", "p90_ms", "p99_ms",
            "throughput_per_s", "batch", "first_load_ms", "peak_rss_mb", "speedup_vs_torch")
@@ -83,14 +85,7 @@ def measure(bundle: str, target: str, options: BenchOptions) -> dict[str, Any]:
     rt = load(bundle, target, accept_failed=True, threads=options.threads)
     first_load = (time.perf_counter() - start) * 1e3
     one, many, size = bench_feeds(rt.bundle, options.batch, target)
-    for _ in range(options.warmup):
-        rt.run(one)
-    latencies = []
-    deadline = time.perf_counter() + options.time_budget_s
-    while len(latencies) < options.iterations and (len(latencies) < 5 or time.perf_counter() < deadline):
-        t = time.perf_counter()
-        rt.run(one)
-        latencies.append((time.perf_counter() - t) * 1e3)
+    latencies = sample_latencies(lambda: rt.run(one), options.warmup, options.iterations, options.time_budget_s)
     rt.run(many)
     runs, t = 0, time.perf_counter()
     while runs < max(3, options.iterations // 10) and (runs < 3 or time.perf_counter() - t < options.time_budget_s / 2):
@@ -153,7 +148,7 @@ def bench_bundles(bundles: list[str], targets: list[str] | None, options: BenchO
             log(f"benchmarking {b.path.name} on {name} ({i}/{len(plan)})")
         found = _child(str(b.path), name, options)
         if b.path not in parity:
-            parity[b.path] = json.loads(b.file("parity.json").read_text())["reports"]
+            parity[b.path] = json.loads(b.file(Layout.PARITY_JSON).read_text())["reports"]
         report = parity[b.path].get(name, {})
         files = b.manifest["files"]
         size = sum(files[p]["size"] for p in b.target(name)["files"].values())
@@ -173,7 +168,7 @@ def torch_latency(model: Any, weights: str | None, feed: dict[str, np.ndarray], 
     """Median torch eager latency on the same batch-1 inputs and thread count."""
     import torch
 
-    from edgekit.compile.sources import load_source
+    from edgekit.models.loader import load_source
 
     source = load_source(model, weights, allow_pickle)
     if not source.is_torch:
@@ -183,14 +178,7 @@ def torch_latency(model: Any, weights: str | None, feed: dict[str, np.ndarray], 
     module = source.module.module() if source.kind == "torch.export" else source.module
     args = [torch.from_numpy(np.ascontiguousarray(v)) for v in feed.values()]
     with torch.inference_mode():
-        for _ in range(options.warmup):
-            module(*args)
-        times = []
-        deadline = time.perf_counter() + options.time_budget_s
-        while len(times) < options.iterations and (len(times) < 5 or time.perf_counter() < deadline):
-            t = time.perf_counter()
-            module(*args)
-            times.append((time.perf_counter() - t) * 1e3)
+        times = sample_latencies(lambda: module(*args), options.warmup, options.iterations, options.time_budget_s)
     return float(np.median(times))
 
 

@@ -19,11 +19,13 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from edgekit.errors import BundleError, InputError
+from edgekit.layout import Layout
+from edgekit.precision import PRECISIONS
 from edgekit.signature import TensorSpec
 
 SCHEMA_VERSION = 1
-MANIFEST = "manifest.json"
-SUFFIX = ".edgekit"
+MANIFEST = Layout.MANIFEST
+SUFFIX = Layout.SUFFIX
 REQUIRED_KEYS = ("schema_version", "edgekit_version", "signature", "targets", "precision", "files")
 _TMP_MARK = ".tmp-"
 
@@ -212,9 +214,6 @@ def _validate_manifest(root: Path, manifest: Any) -> None:
         raise BundleError(f"bundle manifest in {root} is malformed: {problem}")
 
 
-_PRECISIONS = ("fp32", "fp16", "int8", "int8-dynamic")
-
-
 def _spec_problem(spec: Any, where: str) -> str | None:
     if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
         return f"{where} is not a named tensor"
@@ -242,7 +241,7 @@ def _manifest_problem(m: dict[str, Any]) -> str | None:
         and v["size"] >= 0 for k, v in files.items()
     ):
         return "the 'files' table"
-    if m["precision"] not in _PRECISIONS:
+    if m["precision"] not in PRECISIONS:
         return f"unknown precision {m['precision']!r}"
     signature = m["signature"]
     if not isinstance(signature, dict):

@@ -10,16 +10,20 @@ from __future__ import annotations
 import errno
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
 from edgekit.errors import EdgekitError, InputError
+from edgekit.layout import Layout
 
 EXIT_PARITY = 3
-ALLOW_PICKLE_HELP = ("Allow a model file that runs code when loaded (TorchScript, .pt2, pickled whole model); "
-                     "only for files you trust.")
+# compile options that bench takes too
+BENCH_SHARED = ("weights", "input", "dynamic", "calib", "eval", "allow-pickle")
+BENCH_HELP = {"input": "For a MODEL, as in compile.", "dynamic": "For a MODEL, as in compile.",
+              "calib": "For a MODEL at int8, as in compile.", "eval": "For a MODEL, as in compile."}
 
 
 def _echo_err(message: str) -> None:
@@ -40,67 +44,50 @@ def cli(ctx: click.Context, debug: bool) -> None:
         ctx.default_map = load_config(Path.cwd())
 
 
+def _option_decorators(flags: tuple[str, ...] | None = None,
+                       helps: dict[str, str] | None = None) -> Callable[[Callable[..., Any]], Any]:
+    """Click options generated from ``COMPILE_OPTIONS`` (all, or the named flags, in that order)."""
+    from edgekit.compiler.options import COMPILE_OPTIONS, OPTIONS_BY_FLAG
+
+    chosen = [OPTIONS_BY_FLAG[f] for f in flags] if flags else list(COMPILE_OPTIONS)
+    kinds: dict[str, Any] = {"int": int, "float": float, "file": click.Path(dir_okay=False),
+                             "path": click.Path(), "str": None, "flag": None}
+
+    def decorate(fn: Callable[..., Any]) -> Any:
+        for opt in reversed(chosen):
+            kwargs: dict[str, Any] = {"help": (helps or {}).get(opt.flag, opt.help) or None,
+                                      "metavar": opt.metavar}
+            if opt.kind == "flag":
+                kwargs["is_flag"] = True
+            elif opt.multiple:
+                kwargs["multiple"] = True
+            else:
+                kwargs["type"] = click.Choice(list(opt.choices)) if opt.choices else kinds[opt.kind]
+                if opt.minimum is not None:
+                    kwargs["type"] = click.IntRange(min=opt.minimum)
+                if opt.default is not None:
+                    kwargs.update(default=opt.default, show_default=opt.show_default)
+            fn = click.option(f"--{opt.flag}", opt.dest, **kwargs)(fn)
+        return fn
+
+    return decorate
+
+
 @cli.command("compile")
 @click.argument("model")
-@click.option("--target", default="cpu", show_default=True, help="Target(s), comma-separated.")
-@click.option("--precision", default="fp32", show_default=True, help="fp32, fp16, int8 or int8-dynamic.")
-@click.option("--input", "input_", multiple=True, metavar="NAME:SHAPE[:DTYPE]",
-              help="An input's example shape, e.g. x:1x3x224x224:float32 (repeat per input).")
-@click.option("--dynamic", multiple=True, metavar="NAME:AXIS[:DIMNAME][:MIN:OPT:MAX]",
-              help="Mark an input axis dynamic, e.g. x:0 (repeatable); MIN:OPT:MAX sizes set the range "
-                   "TensorRT engines are built for (default 1:example:max(2×example,32)).")
-@click.option("--weights", type=click.Path(dir_okay=False), help="State dict for a factory MODEL.")
-@click.option("--eval", "eval_", metavar="DATA", help="Data to check parity on (.npz, folder, module:callable).")
-@click.option("--calib", metavar="DATA", help="Calibration data for int8 (.npz, folder, module:callable).")
-@click.option("--calib-method", default="minmax", show_default=True,
-              type=click.Choice(["minmax", "entropy", "percentile"]))
-@click.option("--calib-samples", default=128, show_default=True, type=click.IntRange(min=1),
-              help="Calibration samples at most.")
-@click.option("--shuffle", is_flag=True, help="Shuffle calibration samples (with --seed) before taking them.")
-@click.option("--random-calibration", is_flag=True, help="Calibrate int8 on random inputs (marked in the report).")
-@click.option("--preprocess", metavar="SPEC", help="Image preprocessing for image-folder DATA, e.g. "
-              "resize=256,crop=224,scale=1/255,mean=0.485/0.456/0.406,std=0.229/0.224/0.225,layout=NCHW")
-@click.option("--max-accuracy-drop", type=float, help="Accuracy points the artifact may lose (int8 default 1).")
-@click.option("--no-fallback", is_flag=True, help="Do not leave sensitive nodes in float when int8 misses parity.")
-@click.option("--junit", type=click.Path(dir_okay=False), help="Also write parity as JUnit XML to this file.")
-@click.option("--keep-fp32", is_flag=True, help="fp16/int8: keep the fp32 graph in the bundle (for check --layers).")
-@click.option("--static-shapes", is_flag=True,
-              help="intel-cpu: fix inputs at the example shapes (faster; other sizes are refused).")
-@click.option("--out", type=click.Path(), help="Bundle directory to write (NAME.edgekit).")
-@click.option("--force", is_flag=True, help="Replace an existing bundle at --out.")
-@click.option("--allow-pickle", is_flag=True, help=ALLOW_PICKLE_HELP)
-@click.option("--exporter", default="auto", show_default=True, type=click.Choice(["auto", "dynamo", "torchscript"]))
-@click.option("--no-simplify", is_flag=True, help="Skip onnxsim.")
-@click.option("--opset", type=click.IntRange(min=1), help="ONNX opset for the export.")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed of random parity inputs.")
+@_option_decorators()
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
-def compile_cmd(model: str, target: str, precision: str, input_: tuple[str, ...], dynamic: tuple[str, ...],
-                weights: str | None, eval_: str | None, calib: str | None, calib_method: str,
-                calib_samples: int, shuffle: bool, random_calibration: bool, preprocess: str | None,
-                max_accuracy_drop: float | None, no_fallback: bool, junit: str | None, keep_fp32: bool,
-                static_shapes: bool,
-                out: str | None,
-                force: bool,
-                allow_pickle: bool, exporter: str, no_simplify: bool, opset: int | None, seed: int,
-                as_json: bool) -> None:
+def compile_cmd(model: str, as_json: bool, **params: Any) -> None:
     """Compile MODEL (.onnx, TorchScript, .pt2, or package.module:factory) into a verified bundle."""
-    from edgekit.compile.pipeline import compile_model
+    from edgekit.api import compile as compile_api
+    from edgekit.compiler.options import CompileOptions
 
-    art = compile_model(
-        model, target=target, precision=precision, inputs=list(input_), dynamic=list(dynamic),
-        weights=weights, eval_data=eval_, out=out, force=force, allow_pickle=allow_pickle,
-        exporter=exporter, simplify=not no_simplify, opset=opset, seed=seed, calibration=calib,
-        calib_method=calib_method, calib_samples=calib_samples, shuffle_calibration=shuffle,
-        random_calibration=random_calibration,
-        preprocess=preprocess, max_accuracy_drop=max_accuracy_drop, fallback=not no_fallback,
-        static_shapes=static_shapes, junit=junit, keep_fp32=keep_fp32,
-        log=None if as_json else _echo_err,
-    )
+    art = compile_api(model, options=CompileOptions.from_cli(params), log=None if as_json else _echo_err)
     if as_json:
         click.echo(json.dumps({"bundle": str(art.path), "passed": art.passed,
                                "reports": {n: r.to_dict() for n, r in art.reports.items()}}, indent=2))
     else:
-        from edgekit.inspect import bundle_size
+        from edgekit.describe import bundle_size
 
         click.echo(f"bundle: {art.path} ({bundle_size(art.path) / 1e6:.2f} MB)")
         for name, report in art.reports.items():
@@ -126,7 +113,7 @@ def compile_cmd(model: str, target: str, precision: str, input_: tuple[str, ...]
               help="Write the report: .json, .md or .html (by the file's suffix).")
 @click.option("--junit", type=click.Path(dir_okay=False), help="Write the verdicts as JUnit XML.")
 @click.option("--layers", is_flag=True, help="Find the layer where accuracy was lost (fp32 graph vs artifact).")
-@click.option("--allow-pickle", is_flag=True, help=ALLOW_PICKLE_HELP)
+@_option_decorators(("allow-pickle",))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 def check_cmd(bundle: str, against: str | None, weights: str | None, data: str | None, target: str | None,
               verify_key: str | None, report_file: str | None, junit: str | None, layers: bool,
@@ -194,7 +181,7 @@ def run_cmd(bundle: str, input_: tuple[str, ...], output: str | None, target: st
     """Run BUNDLE on inputs from .npy files."""
     import numpy as np
 
-    from edgekit.runtimes import load
+    from edgekit.api import load
     from edgekit.safeio import check_output_path, load_npy
 
     if output:
@@ -224,7 +211,7 @@ def inspect_cmd(bundle: str, as_json: bool) -> None:
     """Show BUNDLE's signature, targets, precision, sizes, parity, and build host vs this host."""
     from edgekit.archive import bundle_folder
     from edgekit.bundle import read_bundle
-    from edgekit.inspect import describe
+    from edgekit.describe import describe
 
     b = read_bundle(bundle_folder(bundle))
     if as_json:
@@ -238,12 +225,7 @@ def inspect_cmd(bundle: str, as_json: bool) -> None:
 @click.option("--targets", help="Targets to measure (default: every one the bundles have / this host runs).")
 @click.option("--precisions", default="fp32", show_default=True, help="For a MODEL: precisions to build.")
 @click.option("--against", metavar="MODEL", help="torch model for the speed-up column (a MODEL is its own).")
-@click.option("--weights", type=click.Path(dir_okay=False), help="State dict for a factory MODEL.")
-@click.option("--input", "input_", multiple=True, metavar="NAME:SHAPE[:DTYPE]", help="For a MODEL, as in compile.")
-@click.option("--dynamic", multiple=True, metavar="NAME:AXIS[:DIMNAME][:MIN:OPT:MAX]",
-              help="For a MODEL, as in compile.")
-@click.option("--calib", metavar="DATA", help="For a MODEL at int8, as in compile.")
-@click.option("--eval", "eval_", metavar="DATA", help="For a MODEL, as in compile.")
+@_option_decorators(BENCH_SHARED, BENCH_HELP)
 @click.option("--batch", default=8, show_default=True, type=int, help="Batch size of the throughput column.")
 @click.option("--warmup", default=10, show_default=True, type=int)
 @click.option("--iterations", default=200, show_default=True, type=int, help="Timed batch-1 runs at most.")
@@ -252,12 +234,9 @@ def inspect_cmd(bundle: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
 @click.option("--csv", "csv_file", type=click.Path(dir_okay=False), help="Write the table as CSV.")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), help="Write a latency-vs-parity chart.")
-@click.option("--allow-pickle", is_flag=True, help=ALLOW_PICKLE_HELP)
 def bench_cmd(items: tuple[str, ...], targets: str | None, precisions: str, against: str | None,
-              weights: str | None, input_: tuple[str, ...], dynamic: tuple[str, ...], calib: str | None,
-              eval_: str | None, batch: int, warmup: int, iterations: int, time_budget: float,
-              threads: int | None, as_json: bool, csv_file: str | None, plot_file: str | None,
-              allow_pickle: bool) -> None:
+              batch: int, warmup: int, iterations: int, time_budget: float, threads: int | None,
+              as_json: bool, csv_file: str | None, plot_file: str | None, **params: Any) -> None:
     """Measure bundles (or build MODEL at --targets x --precisions): one row per target x precision."""
     import math
     import tempfile
@@ -279,17 +258,16 @@ def bench_cmd(items: tuple[str, ...], targets: str | None, precisions: str, agai
     with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as tmp:
         bundles, reference = list(items), against
         if len(items) == 1 and not _is_bundle(items[0]):
-            from edgekit.compile.pipeline import compile_model
+            from edgekit.api import compile as compile_api
+            from edgekit.compiler.options import cli_keywords
 
             reference = reference or items[0]
             bundles = []
             for precision in [p.strip() for p in precisions.split(",") if p.strip()]:
                 if log:
                     log(f"building {precision} for {','.join(target_list or ['cpu'])}")
-                art = compile_model(items[0], target=target_list or "cpu", precision=precision,
-                                    inputs=list(input_), dynamic=list(dynamic), weights=weights,
-                                    eval_data=eval_, calibration=calib, out=Path(tmp) / f"{precision}.edgekit",
-                                    allow_pickle=allow_pickle)
+                art = compile_api(items[0], target=target_list or "cpu", precision=precision,
+                                  out=Path(tmp) / f"{precision}.edgekit", **cli_keywords(params, BENCH_SHARED))
                 bundles.append(str(art.path))
         torch_ms = None
         if reference is not None:
@@ -297,7 +275,7 @@ def bench_cmd(items: tuple[str, ...], targets: str | None, precisions: str, agai
             from edgekit.bundle import read_bundle
 
             feed, _, _ = bench.bench_feeds(read_bundle(bundle_folder(bundles[0])), batch)
-            torch_ms = bench.torch_latency(reference, weights, feed, options, allow_pickle)
+            torch_ms = bench.torch_latency(reference, params["weights"], feed, options, params["allow_pickle"])
         rows = bench.bench_bundles(bundles, target_list, options, torch_ms, log)
     if csv_file:
         bench.write_csv(rows, csv_file)
@@ -313,7 +291,7 @@ def bench_cmd(items: tuple[str, ...], targets: str | None, precisions: str, agai
 
 def _is_bundle(item: str) -> bool:
     path = Path(item)
-    return (path / "manifest.json").is_file() or (item.endswith(".zip") and path.is_file())
+    return (path / Layout.MANIFEST).is_file() or (item.endswith(".zip") and path.is_file())
 
 
 @cli.command("pack")

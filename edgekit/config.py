@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from edgekit.compiler.options import COMPILE_OPTIONS
 from edgekit.errors import InputError
 
 if sys.version_info >= (3, 11):
@@ -17,16 +18,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-# Flag name (as in the file) → click parameter name.
-COMPILE_KEYS = {
-    "target": "target", "precision": "precision", "input": "input_", "dynamic": "dynamic",
-    "weights": "weights", "eval": "eval_", "out": "out", "force": "force", "exporter": "exporter",
-    "no-simplify": "no_simplify", "opset": "opset", "seed": "seed", "allow-pickle": "allow_pickle",
-    "calib": "calib", "calib-method": "calib_method", "calib-samples": "calib_samples",
-    "random-calibration": "random_calibration", "shuffle": "shuffle", "preprocess": "preprocess",
-    "max-accuracy-drop": "max_accuracy_drop", "no-fallback": "no_fallback", "static-shapes": "static_shapes",
-    "junit": "junit", "keep-fp32": "keep_fp32",
-}
+# Flag name (as in the file) → click parameter name, from the one option table.
+COMPILE_KEYS = {o.flag: o.dest for o in COMPILE_OPTIONS}
 
 
 def load_config(folder: Path) -> dict[str, Any]:

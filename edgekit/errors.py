@@ -46,3 +46,7 @@ class ParityError(EdgekitError):
 
 class BundleError(EdgekitError):
     """A bundle is missing, corrupt, tampered with, or was marked as failed."""
+
+
+class TargetBuildError(EdgekitError):
+    """A backend refused to compile the graph; says which target and why."""

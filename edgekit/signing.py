@@ -17,8 +17,9 @@ from typing import Any
 
 from edgekit.bundle import MANIFEST, Bundle, write_atomic
 from edgekit.errors import BundleError, InputError, TargetUnavailable
+from edgekit.layout import Layout
 
-SIGNATURE_FILE = "signature.json"
+SIGNATURE_FILE = Layout.SIGNATURE
 INSTALL_HINT = "pip install 'edgekit[signing]' (or: pip install cryptography)"
 
 

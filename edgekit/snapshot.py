@@ -23,11 +23,12 @@ from typing import Any
 
 from edgekit.bundle import MANIFEST, Bundle, bundle_root, safe_relpath, validate_manifest
 from edgekit.errors import BundleError
+from edgekit.layout import Layout
 from edgekit.locks import hold_dir_lock, remove_unlocked_dirs
 from edgekit.safeio import MAX_JSON_BYTES, loads_json, read_regular
 
 log = logging.getLogger("edgekit.snapshot")
-SIGNATURE_FILE = "signature.json"
+SIGNATURE_FILE = Layout.SIGNATURE
 SNAPSHOT_PREFIX = "edgekit-load-"
 _CHUNK = 1 << 20
 

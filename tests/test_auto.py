@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from edgekit.compile.auto import candidate_precisions, choose
+from edgekit.auto import candidate_precisions, choose
 from tests.conftest import ROOT, run_cli
 
 WEIGHTS = ROOT / "examples" / "digits" / "weights.safetensors"

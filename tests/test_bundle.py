@@ -126,7 +126,7 @@ def test_target_choice_is_exact(digits_bundle: Path) -> None:
 
 
 def test_unavailable_backend_is_not_replaced(bundle_copy: Path, monkeypatch) -> None:
-    from edgekit.runtimes import onnxruntime as ort_runtime
+    from edgekit.backends.onnxruntime import runtime as ort_runtime
 
     monkeypatch.setattr(ort_runtime.OnnxRuntime, "probe", staticmethod(lambda: "onnxruntime is not installed"))
     with pytest.raises(TargetUnavailable, match="cpu: onnxruntime is not installed"):

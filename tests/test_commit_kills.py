@@ -18,16 +18,17 @@ import pytest
 
 import edgekit
 from edgekit.bundle import MANIFEST, commit_bundle, read_bundle, staged_bundle
+from edgekit.compiler.loadback import check_loads_back
 from edgekit.errors import BundleError
 from edgekit.locks import hold_dir_lock
-from edgekit.replace import KILL_ENV, NO_EXCHANGE_ENV, check_loads_back, exchange
+from edgekit.replace import KILL_ENV, NO_EXCHANGE_ENV, exchange
 from tests.conftest import ROOT
 
 CHILD = """
 import json, shutil, sys
 from pathlib import Path
 from edgekit.bundle import MANIFEST, commit_bundle, staged_bundle
-from edgekit.replace import check_loads_back
+from edgekit.compiler.loadback import check_loads_back
 
 src, out, name = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
 manifest = json.loads((src / MANIFEST).read_text())

@@ -18,7 +18,7 @@ import edgekit
 from edgekit.archive import pack, unpack
 from edgekit.bundle import read_bundle, sha256_file
 from edgekit.cli import main
-from edgekit.compile.inputs import parse_input
+from edgekit.compiler.inputs import parse_input
 from edgekit.errors import BundleError, InputError
 
 SMALL_ONNX_OPSET = 17

@@ -79,7 +79,7 @@ print('ok')
     assert proc.stdout.strip().endswith("ok")
     heavy = [ln.split()[1] for ln in proc.stdout.splitlines() if ln.startswith("needs-heavy")]
     # Only compilation may need onnx at import time; the runtime side never.
-    assert all(m.startswith("edgekit.compile.") for m in heavy), heavy
+    assert all(m.startswith("edgekit.compiler.") for m in heavy), heavy
 
 
 def test_targets_and_inspect_run_without_heavy_packages(digits_bundle) -> None:

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 import edgekit
+from edgekit.backends.tensorrt.probe import probe
 from edgekit.errors import InputError
-from edgekit.nvidia.probe import probe
 from examples.zoo import SMALL_MODELS
 
 REASON = probe()
@@ -43,7 +43,7 @@ def _data(example: tuple[torch.Tensor, ...], names: list[str], n: int, seed: int
     return records
 
 
-def _compile(name: str, precision: str, out: Path) -> tuple[edgekit.compile.pipeline.Artifact, tuple]:
+def _compile(name: str, precision: str, out: Path) -> tuple[edgekit.Artifact, tuple]:
     make, dynamic = MODELS[name]
     module, example, default_dynamic = make()
     import inspect

@@ -12,12 +12,8 @@ from pathlib import Path
 import pytest
 
 import edgekit
-from edgekit.bundle import read_bundle, sha256_file
-from edgekit.compile.inputs import parse_dynamic
-from edgekit.compile.profiles import batch_limit, default_range, derive_profiles, explicit_ranges
-from edgekit.errors import BundleError, InputError, TargetUnavailable
-from edgekit.nvidia.cuda import GpuInfo, slugify
-from edgekit.nvidia.engine import (
+from edgekit.backends.tensorrt.cuda import GpuInfo, slugify
+from edgekit.backends.tensorrt.engine import (
     KEY_FIELDS,
     EngineCache,
     choose_engine,
@@ -26,7 +22,11 @@ from edgekit.nvidia.engine import (
     key_digest,
     rebuild_reason,
 )
-from edgekit.nvidia.probe import Facts, diagnose, driver_problem, probe
+from edgekit.backends.tensorrt.probe import Facts, diagnose, driver_problem, probe
+from edgekit.bundle import read_bundle, sha256_file
+from edgekit.compiler.inputs import parse_dynamic
+from edgekit.compiler.profiles import batch_limit, default_range, derive_profiles, explicit_ranges
+from edgekit.errors import BundleError, InputError, TargetUnavailable
 from edgekit.signature import TensorSpec
 from tests.conftest import run_cli
 
@@ -257,7 +257,7 @@ def test_gpu_check_says_exactly_what_it_did_not_run() -> None:
 
 
 def test_optimization_level_from_the_environment(monkeypatch) -> None:
-    from edgekit.nvidia.engine import OPT_LEVEL_ENV, EngineBuildError, optimization_level
+    from edgekit.backends.tensorrt.engine import OPT_LEVEL_ENV, EngineBuildError, optimization_level
 
     monkeypatch.delenv(OPT_LEVEL_ENV, raising=False)
     assert optimization_level() is None

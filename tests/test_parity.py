@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import edgekit
-from edgekit.calibration.sources import Batch
+from edgekit.data.sources import Batch
 from edgekit.errors import BundleError, ParityError
 from edgekit.parity import ParityReport, rule_for
 from edgekit.parity.compare import compare

@@ -120,7 +120,7 @@ def test_image_folder_with_preprocessing(tmp_path, digits_data) -> None:
     q = art.manifest["quantization"]["calibration"]
     assert q["samples"] == 40 and "image folder" in q["data"]
     assert art.parity.passed
-    from edgekit.calibration import open_data
+    from edgekit.data import open_data
 
     first, _ = next(iter(open_data(tmp_path / "images", spec)))
     np.testing.assert_allclose(first[""], images[0], atol=1e-6)

@@ -17,8 +17,8 @@ import pytest
 import torch
 
 from edgekit.cli import main
-from edgekit.compile.sources import load_source, read_state_dict
 from edgekit.errors import InputError
+from edgekit.models.loader import load_source, read_state_dict
 from examples.zoo import SMALL_MODELS
 from tests.conftest import ROOT, run_cli
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from edgekit.calibration.sources import Batch, batches, open_data
+from edgekit.data.sources import Batch, batches, open_data
 from edgekit.errors import InputError
 from edgekit.parity.compare import compare
 from edgekit.parity.golden import GOLDEN_FILE, load_golden
@@ -17,9 +17,9 @@ from edgekit.runtimes.base import Runtime
 
 def check_against(rt: Runtime, reference: Any, data: Any, weights: str | Path | None,
                   allow_pickle: bool = False) -> ParityReport:
-    from edgekit.compile.sources import load_source
-    from edgekit.compile.torchref import TorchReference
-    from edgekit.runtimes.onnxruntime import OnnxRuntime
+    from edgekit.backends.onnxruntime.runtime import OnnxRuntime
+    from edgekit.models.loader import load_source
+    from edgekit.models.torchref import TorchReference
 
     source = load_source(reference, weights, allow_pickle)
     names = [s.name for s in rt.inputs]

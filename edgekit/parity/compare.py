@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edgekit.calibration.sources import Batch
+from edgekit.data.sources import Batch
 from edgekit.parity.metrics import OutputAccumulator, ParityRule
 from edgekit.parity.report import AccuracyResult, ParityReport
 from edgekit.parity.samples import PlotSamples

@@ -8,20 +8,34 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from edgekit.calibration.sources import Batch
+from edgekit.data.sources import Batch
 from edgekit.errors import BundleError
+from edgekit.layout import Layout
 from edgekit.parity.compare import GoldenSet, compare
 from edgekit.parity.metrics import ParityRule, rule_for
 
 if TYPE_CHECKING:
+    from edgekit.bundle import Bundle
     from edgekit.parity.report import ParityReport
-    from edgekit.runtimes.base import Runtime
+    from edgekit.signature import TensorSpec
 
-GOLDEN_FILE = "golden.npz"
+
+class LoadedRuntime(Protocol):
+    """What the golden check needs of a ``Runtime`` (declared here: parity sits below runtimes)."""
+
+    bundle: Bundle | None
+    inputs: list[TensorSpec]
+    output_names: list[str]
+    target: str
+    backend: str
+
+    def run(self, inputs: Any) -> dict[str, np.ndarray]: ...
+
+GOLDEN_FILE = Layout.GOLDEN
 
 
 def save_golden(path: Path, golden: GoldenSet, input_names: list[str], output_names: list[str]) -> None:
@@ -59,7 +73,7 @@ def load_golden(
     return pairs
 
 
-def check_golden(runtime: Runtime, rule: ParityRule | None = None) -> ParityReport:
+def check_golden(runtime: LoadedRuntime, rule: ParityRule | None = None) -> ParityReport:
     """Runs ``runtime`` on its bundle's golden samples; compares with the stored outputs."""
     bundle = runtime.bundle
     if bundle is None:

@@ -64,7 +64,7 @@ def _expose_all(path: Path, out: Path) -> Any:
 
 
 def _run(path: Path, feeds: list[Feed]) -> dict[str, list[np.ndarray]]:
-    from edgekit.runtimes.onnxruntime import create_session, session_options
+    from edgekit.backends.onnxruntime.runtime import create_session, session_options
 
     session = create_session(path, session_options(level="none"))
     names = [o.name for o in session.get_outputs()]

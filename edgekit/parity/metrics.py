@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from edgekit.precision import Precision
+
 _TINY = 1e-12
 
 
@@ -28,10 +30,10 @@ class ParityRule:
 
 
 DEFAULT_RULES: dict[str, ParityRule] = {
-    "fp32": ParityRule(atol=1e-4, rtol=1e-3),
-    "fp16": ParityRule(min_cosine=0.999),
-    "int8": ParityRule(min_cosine=0.99, min_top1=0.98, max_accuracy_drop=1.0),
-    "int8-dynamic": ParityRule(min_cosine=0.99, min_top1=0.98, max_accuracy_drop=1.0),
+    Precision.FP32.value: ParityRule(atol=1e-4, rtol=1e-3),
+    Precision.FP16.value: ParityRule(min_cosine=0.999),
+    Precision.INT8.value: ParityRule(min_cosine=0.99, min_top1=0.98, max_accuracy_drop=1.0),
+    Precision.INT8_DYNAMIC.value: ParityRule(min_cosine=0.99, min_top1=0.98, max_accuracy_drop=1.0),
 }
 
 

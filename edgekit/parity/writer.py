@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from edgekit.layout import Layout
 from edgekit.parity.report import ParityReport
 from edgekit.parity.samples import PlotSamples
 
@@ -26,8 +27,8 @@ def markdown(reports: dict[str, ParityReport]) -> str:
 
 def write_reports(folder: Path, reports: dict[str, ParityReport], manifest: dict[str, Any],
                   plots: dict[str, PlotSamples] | None = None) -> None:
-    (folder / "parity.json").write_text(json.dumps(parity_document(reports), indent=2, allow_nan=False) + "\n")
-    (folder / "parity.md").write_text(markdown(reports))
+    (folder / Layout.PARITY_JSON).write_text(json.dumps(parity_document(reports), indent=2, allow_nan=False) + "\n")
+    (folder / Layout.PARITY_MD).write_text(markdown(reports))
     from edgekit.parity.html import render
 
-    (folder / "parity.html").write_text(render(reports, manifest, plots), encoding="utf-8")
+    (folder / Layout.PARITY_HTML).write_text(render(reports, manifest, plots), encoding="utf-8")

@@ -12,17 +12,14 @@ from typing import Any
 
 from edgekit.bundle import Bundle, read_bundle
 from edgekit.errors import BundleError, InputError, TargetUnavailable
+from edgekit.registry import BACKENDS
 from edgekit.runtimes.base import Runtime
 from edgekit.signature import TensorSpec
 
-RUNTIMES: dict[str, str] = {
-    "cpu": "edgekit.runtimes.onnxruntime:OnnxRuntime",
-    "intel-cpu": "edgekit.runtimes.openvino:OpenVinoRuntime",
-    "nvidia-gpu": "edgekit.runtimes.tensorrt:TensorRtRuntime",
-}
+RUNTIMES: dict[str, str] = {b.target: b.runtime for b in BACKENDS}  # a view of the one registry
 
 # With no target asked for, load() takes the most specialised one the host can run.
-PREFERENCE = ("nvidia-gpu", "intel-cpu", "cpu")
+PREFERENCE = tuple(b.target for b in sorted(BACKENDS, key=lambda b: b.preference))
 
 __all__ = ["RUNTIMES", "Runtime", "TensorSpec", "load", "runtime_class"]
 

@@ -48,6 +48,17 @@ class Runtime:
     _closed = False
     options: tuple[str, ...] = ()  # backend-specific keyword options that load() passes on
 
+    # The contract every backend fulfils (besides the ``_run`` hook and ``close``):
+    @staticmethod
+    def probe() -> str | None:
+        """None when this backend can run here, else why not (checked without importing it)."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_bundle(cls, bundle: Bundle, target: str, threads: int | None = None, **options: Any) -> Runtime:
+        """Loads ``target``'s files from ``bundle``; ``options`` are the names in ``cls.options``."""
+        raise NotImplementedError
+
     def __init__(
         self,
         inputs: list[TensorSpec],
@@ -193,13 +204,3 @@ def warn_nonfinite(arrays: Mapping[str, np.ndarray], role: str, target: str) -> 
                 _log.warning("%s '%s' holds %d non-finite value(s) (NaN/inf) on target %s; backends "
                              "treat them differently (OpenVINO CPU may turn NaN into 0), so results "
                              "are not comparable across targets", role, name, count, target)
-
-
-def module_missing(name: str) -> bool:
-    """True when ``name`` cannot be imported here; looks for it without importing it."""
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec(name) is None
-    except (ImportError, ValueError):
-        return True

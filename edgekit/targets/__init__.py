@@ -1,5 +1,5 @@
-"""Targets: one module per backend, registered by ``"module:Class"`` so that listing
-them imports no backend."""
+"""Targets: the build half of each backend (``edgekit/backends/<backend>/target.py``), found
+through the one registry ``edgekit.registry.BACKENDS`` so that listing them imports no backend."""
 
 from __future__ import annotations
 
@@ -8,13 +8,10 @@ import importlib
 from typing import Any
 
 from edgekit.errors import InputError
+from edgekit.registry import BACKENDS
 from edgekit.targets.base import Target, TargetBuildError
 
-TARGETS: dict[str, str] = {
-    "cpu": "edgekit.targets.cpu:CpuTarget",
-    "intel-cpu": "edgekit.targets.intel_cpu:IntelCpuTarget",
-    "nvidia-gpu": "edgekit.targets.nvidia_gpu:NvidiaGpuTarget",
-}
+TARGETS: dict[str, str] = {b.target: b.builder for b in BACKENDS}  # a view of the one registry
 
 __all__ = ["TARGETS", "Target", "TargetBuildError", "get_target", "parse_targets", "describe_targets"]
 

@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from edgekit.errors import EdgekitError, InputError, TargetUnavailable, one_line
+from edgekit.errors import EdgekitError, InputError, TargetBuildError, TargetUnavailable, one_line
+from edgekit.precision import PRECISIONS
 
 
 class Target:
@@ -20,7 +21,7 @@ class Target:
     name: str = ""
     backend: str = ""
     packages: tuple[str, ...] = ()  # distributions the backend may come from; the first installed is recorded
-    precisions: tuple[str, ...] = ("fp32", "fp16", "int8", "int8-dynamic")  # what its backend can run
+    precisions: tuple[str, ...] = PRECISIONS  # what its backend can run
 
     def probe(self) -> str | None:
         """None when this target can build and run here, else the reason it cannot."""
@@ -74,7 +75,3 @@ class Target:
     def _build(self, onnx_path: Path, precision: str, out_dir: Path,
                **options: Any) -> tuple[dict[str, Path], dict[str, Any]]:
         raise NotImplementedError
-
-
-class TargetBuildError(EdgekitError):
-    """A backend refused to compile the graph; says which target and why."""

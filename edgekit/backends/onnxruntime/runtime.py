@@ -1,0 +1,102 @@
+"""Runs a bundle's ``cpu`` target on onnxruntime's CPU execution provider."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edgekit.deps import module_missing
+from edgekit.errors import InputError
+from edgekit.runtimes.base import Runtime
+from edgekit.signature import TensorSpec
+
+if TYPE_CHECKING:
+    from edgekit.bundle import Bundle
+
+ORT_TYPES = {
+    "tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
+    "tensor(bfloat16)": "bfloat16", "tensor(int8)": "int8", "tensor(uint8)": "uint8",
+    "tensor(int16)": "int16", "tensor(uint16)": "uint16", "tensor(int32)": "int32",
+    "tensor(uint32)": "uint32", "tensor(int64)": "int64", "tensor(uint64)": "uint64",
+    "tensor(bool)": "bool", "tensor(string)": "str",
+}
+INSTALL_HINT = "pip install onnxruntime"
+
+
+def probe() -> str | None:
+    """None when onnxruntime can run here, else why not (without importing it)."""
+    if module_missing("onnxruntime"):
+        return f"onnxruntime is not installed ({INSTALL_HINT})"
+    return None
+
+
+def session_options(threads: int | None = None, level: str = "all") -> Any:
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = {
+        "none": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }[level]
+    if threads:
+        opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.log_severity_level = 3
+    return opts
+
+
+def create_session(path: Path, opts: Any) -> Any:
+    """An InferenceSession on the CPU provider; backend refusals become errors with context."""
+    import onnxruntime as ort
+
+    try:
+        return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+    except Exception as err:  # onnxruntime raises its own untyped Fail/InvalidGraph errors
+        raise InputError(f"onnxruntime cannot load '{path.name}': {str(err).strip()}") from err
+
+
+def _spec(arg: Any) -> TensorSpec:
+    shape = tuple(d if isinstance(d, int) else (d or "?") for d in (arg.shape or []))
+    return TensorSpec(arg.name, shape, ORT_TYPES.get(arg.type, arg.type))
+
+
+def session_signature(session: Any) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    return [_spec(a) for a in session.get_inputs()], [_spec(a) for a in session.get_outputs()]
+
+
+class OnnxRuntime(Runtime):
+    """onnxruntime behind the Runtime API; ``session.run`` is thread-safe, so is this."""
+
+    backend = "onnxruntime"
+    probe = staticmethod(probe)
+
+    def __init__(
+        self,
+        model_path: Path,
+        target: str = "cpu",
+        bundle: Bundle | None = None,
+        threads: int | None = None,
+        optimization: str = "all",
+        inputs: list[TensorSpec] | None = None,
+        outputs: list[TensorSpec] | None = None,
+    ) -> None:
+        self._session = create_session(model_path, session_options(threads, optimization))
+        found_in, found_out = session_signature(self._session)
+        super().__init__(inputs or found_in, outputs or found_out, target, bundle)
+
+    @classmethod
+    def from_bundle(cls, bundle: Bundle, target: str, threads: int | None = None) -> OnnxRuntime:
+        return cls(bundle.target_file(target, "model"), target, bundle, threads,
+                   inputs=bundle.target_inputs(target), outputs=bundle.outputs)
+
+    def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return dict(zip(self.output_names, self._session.run(self.output_names, feed)))
+
+    def close(self) -> None:
+        super().close()
+        self._session = None

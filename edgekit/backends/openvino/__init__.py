@@ -1,0 +1,1 @@
+"""OpenVINO: the `intel-cpu` target (OpenVINO IR) and its runtime."""

@@ -1,5 +1,0 @@
-"""Data sources shared by calibration and evaluation: re-iterable, streaming, fingerprinted."""
-
-from edgekit.calibration.sources import Batch, DataSource, batches, open_data
-
-__all__ = ["Batch", "DataSource", "batches", "open_data"]

@@ -1,0 +1,61 @@
+"""The manifest of a new bundle, assembled once from what the compile produced.
+
+Its schema is ``bundle.SCHEMA_VERSION``; ``bundle.read_bundle`` checks every field a loader
+relies on. ``commit_bundle`` adds the ``files`` table (every file's sha256 and size).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from pathlib import Path
+from typing import Any
+
+from edgekit import bundle as bundle_io
+from edgekit import onnxio
+from edgekit.compiler.build import Build
+from edgekit.compiler.prepare import Prepared
+from edgekit.hostinfo import fingerprint, library_versions
+from edgekit.layout import Layout
+from edgekit.parity.report import ParityReport
+
+
+def assemble_manifest(build: Build, prep: Prepared, signature: dict[str, Any], entries: list[dict[str, Any]],
+                      reports: dict[str, ParityReport], lowered: Any, notes: tuple[str, ...],
+                      out: Path) -> dict[str, Any]:
+    """Every field of the manifest, in its published order; a leading warning comes first."""
+    import onnx
+
+    opts = build.opts
+    model = onnx.load(str(prep.onnx_path), load_external_data=False)
+    versions = library_versions()
+    stages = [*prep.stages, *([lowered.stage] if lowered is not None and lowered.stage else [])]
+    manifest: dict[str, Any] = {
+        "schema_version": bundle_io.SCHEMA_VERSION,
+        "edgekit_version": versions.get("edgekit", "unknown"),
+        "name": out.name[: -len(Layout.SUFFIX)],
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "source": {"kind": prep.source.kind, "description": prep.source.description,
+                   "sha256": prep.source.sha256, **prep.export_info},
+        "signature": signature,
+        "precision": opts.precision,
+        "portable_model": {"file": Layout.PORTABLE_MODEL,
+                           "opset": {o.domain or "ai.onnx": o.version for o in model.opset_import},
+                           "stages": stages},
+        "targets": entries,
+        "quantization": lowered.summary if lowered is not None else None,
+        "parity": {
+            "passed": all(r.passed for r in reports.values()),
+            "targets": {n: {"passed": r.passed, "summary": r.summary()} for n, r in reports.items()},
+            "rule_overrides": ({"max_accuracy_drop": opts.max_accuracy_drop}
+                               if opts.max_accuracy_drop is not None else {}),
+        },
+        "metadata": onnxio.metadata(model),
+        "build_host": fingerprint(),
+        "toolchain": versions,
+        "notes": list(notes),
+    }
+    if opts.selection is not None:
+        manifest["selection"] = dict(opts.selection)
+    if notes and notes[0].startswith("WARNING"):
+        manifest = {"warning": notes[0], **manifest}  # the first thing a reader sees
+    return manifest

@@ -1,0 +1,260 @@
+"""The compile pipeline: source → ONNX fp32 → simplified → per-target build → parity → bundle."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgekit import bundle as bundle_io
+from edgekit import onnxio
+from edgekit.compiler.artifact import Artifact
+from edgekit.compiler.build import Build
+from edgekit.compiler.inputs import random_feed
+from edgekit.compiler.loadback import check_loads_back
+from edgekit.compiler.lowering import calibration_feeds, lower_prepared, report_notes
+from edgekit.compiler.manifest import assemble_manifest
+from edgekit.compiler.opset import check_opset
+from edgekit.compiler.options import PRECISIONS, CompileOptions
+from edgekit.compiler.paritydata import ParityData
+from edgekit.compiler.prepare import Prepared, prepare
+from edgekit.compiler.profiles import batch_limit, derive_profiles, explicit_ranges
+from edgekit.compiler.speed import measure_speed, with_speed_note
+from edgekit.compiler.stages import stage_parity
+from edgekit.data.sources import Batch, DataSource, batches, open_data
+from edgekit.errors import InputError
+from edgekit.hostinfo import library_versions
+from edgekit.layout import Layout
+from edgekit.models.loader import load_source
+from edgekit.parity.compare import GoldenSet, compare
+from edgekit.parity.golden import GOLDEN_FILE, save_golden
+from edgekit.parity.junit import write_junit
+from edgekit.parity.metrics import ParityRule, rule_for
+from edgekit.parity.report import ParityReport
+from edgekit.parity.samples import PlotSamples
+from edgekit.parity.writer import write_reports
+from edgekit.runtimes import runtime_class
+from edgekit.safeio import check_output_path
+from edgekit.signature import TensorSpec
+from edgekit.targets import get_target
+
+SCRATCH_PREFIX = "edgekit-scratch-"
+RANDOM_BATCHES = 8
+GOLDEN_BATCHES = 4
+EVAL_BATCH = 8
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Staged:
+    """The prepared graph and what is derived from it before building: profiles and parity batches."""
+
+    prep: Prepared
+    parity: ParityData  # the parity batches, their description, cached reference outputs
+    target_options: dict[str, Any]
+
+
+def compile_model(model: Any, example_inputs: tuple[Any, ...] | None, opts: CompileOptions,
+                  log: Log | None = None) -> Artifact:
+    """Compiles a model into a verified bundle (``edgekit.compile`` documents the options).
+
+    Raises:
+        InputError, TargetUnavailable, TargetBuildError: before or while building.
+    """
+    say = log or _silent
+    if opts.is_auto:
+        raise InputError("compile_model needs a concrete target and precision; auto is edgekit.compile's")
+    check_opset(opts.opset)
+    targets = _resolve_targets(opts)
+    out_path = opts.out if opts.out is not None else default_out(model)
+    bundle_io.check_destination(out_path, opts.force)
+    if opts.junit is not None:
+        check_output_path(opts.junit, "--junit")  # before the build: a finished bundle is never thrown away
+    source = load_source(model, opts.weights, opts.allow_pickle)
+    say(f"model: {source.description}")
+    eval_source, calib_source = _open_data(opts)
+    rule = rule_for(opts.precision, max_accuracy_drop=opts.max_accuracy_drop)
+
+    bundle_io.remove_stale_dirs(Path(tempfile.gettempdir()), SCRATCH_PREFIX)
+    with tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-") as scratch_dir:
+        build = Build(opts, targets, source, eval_source, calib_source, rule, Path(scratch_dir), say)
+        staged = _prepare_stage(build, example_inputs)
+        calib = calibration_feeds(staged.prep, calib_source, opts.quant, opts.precision, opts.seed)
+        lowered = None
+        if opts.precision != "fp32":
+            lowered = lower_prepared(build, staged.prep, calib, staged.parity)
+        notes = report_notes(lowered, calib, staged.parity, eval_source)
+        with bundle_io.staged_bundle(out_path) as staging:
+            reports = _package(build, staged, lowered, notes, staging, out_path)
+    final = bundle_io.read_bundle(out_path, verify=False)
+    return Artifact(out_path, final.manifest, reports[opts.target_names[0]], reports)
+
+
+def _silent(_msg: str) -> None:
+    pass
+
+
+def _resolve_targets(opts: CompileOptions) -> list[Any]:
+    """The target objects, each checked for the precision and for this host."""
+    targets = [get_target(n) for n in opts.target_names]
+    for t in targets:
+        t.check_precision(opts.precision)
+        t.require()
+    return targets
+
+
+def _open_data(opts: CompileOptions) -> tuple[DataSource | None, DataSource | None]:
+    """The evaluation and calibration data sources; int8 without calibration data is refused."""
+    eval_source = open_data(opts.eval_data, opts.preprocess) if opts.eval_data is not None else None
+    config = opts.quant
+    calib_source = None
+    if opts.calibration is not None:
+        calib_source = open_data(opts.calibration, opts.preprocess, limit=config.samples,
+                                 shuffle_seed=opts.seed if opts.shuffle_calibration else None)
+    if opts.precision == "int8" and calib_source is None and not config.random_calibration:
+        raise InputError(
+            "int8 needs calibration data (--calib DATA)",
+            note="real samples of what the model will see; --random-calibration calibrates on noise "
+            "and is marked so in the manifest and report",
+        )
+    return eval_source, calib_source
+
+
+def _prepare_stage(build: Build, example_inputs: tuple[Any, ...] | None) -> Staged:
+    """Export, simplify and check the fp32 graph; derive profiles and the parity batches."""
+    opts = build.opts
+    prep = prepare(build, example_inputs)
+    if not prep.specs:
+        raise InputError(f"{build.source.description} has no inputs; a bundle runs a model on inputs",
+                         note="a constant belongs in the application, not in a compiled model")
+    dim_ranges, profiles = derive_profiles(prep.specs, prep.shapes, explicit_ranges(list(opts.dynamic)))
+    batches_fn = _parity_batches(prep, build.eval_source, opts.seed,
+                                 min(EVAL_BATCH, batch_limit(prep.specs, dim_ranges) or EVAL_BATCH))
+    next(iter(batches_fn()), None)  # a data source that does not fit fails here, before building
+    target_options: dict[str, Any] = {"profiles": profiles}
+    if opts.static_shapes:
+        target_options.update({"static_shapes": {s.name: prep.shapes[s.name] for s in prep.specs},
+                               "dtypes": {s.name: s.dtype for s in prep.specs}})
+    return Staged(prep, ParityData(batches_fn, build.data_description, prep.reference), target_options)
+
+
+def _package(build: Build, staged: Staged, lowered: Any, notes: tuple[str, ...], staging: Path,
+             out_path: Path) -> dict[str, ParityReport]:
+    """Writes the portable graph, builds and checks every target, and commits the bundle."""
+    opts, prep, precision = build.opts, staged.prep, build.opts.precision
+    portable = _write_portable(prep, staging, lowered.path if lowered else None)
+    if opts.keep_fp32 and lowered is not None:
+        import onnx
+
+        onnxio.save(onnx.load(str(prep.onnx_path)), staging / Layout.REFERENCE_MODEL)
+    signature = {"inputs": [s.to_dict() for s in prep.specs],
+                 "outputs": [s.to_dict() for s in _output_specs(portable)]}
+    golden = GoldenSet(GOLDEN_BATCHES)
+    entries, reports, plots, stage_runs = _build_targets(build, staged, staging, portable, signature, notes,
+                                                         lowered, golden)
+    save_golden(staging / GOLDEN_FILE, golden, [s.name for s in prep.specs], prep.output_names)
+    graphs = [*prep.stage_graphs, *([("quantize", lowered.path, precision)] if lowered else [])]
+    stages = stage_parity(staged.parity, prep.reference_description, [*graphs, *stage_runs],
+                          prep.output_names, build.rule, precision)
+    reports = {n: replace(r, stages=tuple(stages)) for n, r in reports.items()}
+    manifest = assemble_manifest(build, prep, signature, entries, reports, lowered, notes, out_path)
+    write_reports(staging, reports, manifest, plots)
+    if opts.junit is not None:
+        write_junit(reports, opts.junit)
+    bundle_io.commit_bundle(staging, out_path, manifest,
+                            verify=lambda p: check_loads_back(p, opts.target_names))
+    return reports
+
+
+def _build_targets(build: Build, staged: Staged, staging: Path, portable: Path, signature: dict[str, Any],
+                   notes: tuple[str, ...], lowered: Any, golden: GoldenSet,
+                   ) -> tuple[list[dict[str, Any]], dict[str, ParityReport], dict[str, PlotSamples], list[Any]]:
+    """Builds every target into the staging folder, checks each as ``load`` will run it, times it."""
+    entries, reports, plots, stage_runs = [], {}, {}, []
+    say, prep, precision = build.say, staged.prep, build.precision
+    for t in build.targets:
+        say(f"building target {t.name} ({t.backend})")
+        entry = t.build(portable, precision, staging, **staged.target_options)
+        entries.append(entry)
+        bundle = bundle_io.Bundle.staged(staging, signature, entry, precision)
+        # Loaded once, exactly as ``load`` will: checked, timed and attributed with the same runtime.
+        runtime = runtime_class(t.name).from_bundle(bundle, t.name)
+        plots[t.name] = PlotSamples()
+        report = _check_target(prep, runtime, entry, build.rule, staged.parity,
+                               golden if not golden.feeds else None,
+                               (*notes, *entry.get("warnings", ())), plots[t.name])
+        stage_runs.append((f"target {t.name}", runtime.run, f"{t.backend} {entry.get('backend_version')}"))
+        if lowered is not None:
+            entry["speed"] = measure_speed(t, prep, bundle, runtime, build.scratch, golden, staged.target_options)
+            report = with_speed_note(report, t.name, entry["speed"], say)
+        reports[t.name] = report
+        say(f"{t.name}: {report.summary()}")
+    return entries, reports, plots, stage_runs
+
+
+def default_out(model: Any) -> Path:
+    """``<model name>.edgekit`` in the current folder."""
+    return Path(f"{_default_name(model)}{bundle_io.SUFFIX}")
+
+
+def _default_name(model: Any) -> str:
+    if isinstance(model, (str, Path)):
+        text = str(model)
+        return Path(text).stem if os.path.exists(text) else text.rpartition(":")[2]  # never raises
+    return type(model).__name__.lower()
+
+
+def _parity_batches(prep: Prepared, eval_source: DataSource | None, seed: int,
+                    eval_batch: int = EVAL_BATCH) -> Callable[[], Iterator[Batch]]:
+    """A re-iterable supply of parity batches: the eval data, or seeded random feeds."""
+    if eval_source is not None:
+        return lambda: batches(eval_source, prep.specs, eval_batch)
+
+    def random_batches() -> Iterator[Batch]:
+        rng = np.random.default_rng(seed + 1)
+        for _ in range(RANDOM_BATCHES):
+            feed = random_feed(prep.specs, prep.shapes, rng, prep.int_high)
+            lead = [a.shape[0] for a in feed.values() if a.ndim]
+            yield Batch(feed, None, lead[0] if lead and len(set(lead)) == 1 else 1)
+
+    return random_batches
+
+
+def _write_portable(prep: Prepared, staging: Path, lowered: Path | None = None) -> Path:
+    import onnx
+
+    model = onnx.load(str(lowered or prep.onnx_path))
+    source_meta = onnxio.metadata(model)
+    onnxio.set_metadata(model, {**source_meta, "edgekit.version": library_versions().get("edgekit", "?"),
+                                "edgekit.source_sha256": prep.source.sha256})
+    path = staging / Layout.PORTABLE_MODEL
+    onnxio.save(model, path)
+    return path
+
+
+def _check_target(prep: Prepared, runtime: Any, entry: dict[str, Any], rule: ParityRule, parity: ParityData,
+                  golden: GoldenSet | None, notes: tuple[str, ...], plots: PlotSamples | None = None) -> ParityReport:
+    """Compares a target's runtime (loaded from the staging folder) with the reference."""
+    name, precision = entry["name"], entry["precision"]
+    return compare(
+        prep.reference, runtime.run, parity.batches(), prep.output_names, precision, rule,
+        data_description=parity.description, reference_description=prep.reference_description,
+        candidate_description=f"{name} ({entry['backend']} {entry.get('backend_version')})",
+        golden=golden, notes=notes, samples=plots,
+    )
+
+
+def _output_specs(path: Path) -> list[TensorSpec]:
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    _, outputs = onnxio.graph_signature(model)
+    return outputs
+
+
+__all__ = ["Artifact", "PRECISIONS", "compile_model"]

@@ -1,0 +1,207 @@
+"""Quantization into portable ONNX: fp16, static int8 (QDQ, calibrated), dynamic int8.
+
+The quantized graph is the bundle's ``model.onnx``; every target compiles from it,
+so calibration runs once and all targets inherit the same decisions. Our typed
+``QuantConfig`` is mapped onto onnxruntime's quantizer options here, and only here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+
+from edgekit import onnxio
+from edgekit.compiler.options import (  # noqa: F401  (re-exported: QuantConfig was defined here)
+    CALIB_METHODS,
+    DEFAULT_CALIB_SAMPLES,
+    PRECISIONS,
+    STATIC_OPS,
+    QuantConfig,
+)
+from edgekit.errors import InputError, one_line
+
+DYNAMIC_OPS = ("MatMul", "Gemm", "LSTM", "GRU", "Attention")
+MIN_CALIB_SAMPLES = 32
+
+Feed = dict[str, np.ndarray]
+
+
+@dataclass
+class QuantResult:
+    path: Path
+    quantized_nodes: list[str]
+    float_nodes: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def _working_directory(path: Path) -> Iterator[None]:
+    # onnxruntime's quantization tools write weight-sized temporary files into the cwd.
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
+
+
+def preprocess(fp32: Path, scratch: Path) -> tuple[Path, str]:
+    """Shape inference and graph optimisation (BatchNorm folding) before calibration.
+
+    Symbolic shape inference fails on some graphs; then it is skipped, and if the
+    pre-processing still fails, quantization proceeds on the graph as it is.
+    """
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    out = scratch / "preprocessed.onnx"
+    large = onnxio.uses_external_data(fp32)
+    errors = []
+    for skip_symbolic in (False, True):
+        try:
+            with _working_directory(scratch), contextlib.redirect_stdout(sys.stderr):
+                quant_pre_process(str(fp32), str(out), skip_symbolic_shape=skip_symbolic,
+                                  save_as_external_data=large, all_tensors_to_one_file=True)
+            note = "pre-processed (shape inference, BatchNorm folding)"
+            return out, note + ("; symbolic shape inference skipped" if skip_symbolic else "")
+        except Exception as err:  # onnxruntime's tools raise anything; the fallback is documented
+            errors.append(one_line(err, 200))
+    return fp32, f"pre-processing skipped ({errors[-1]})"
+
+
+class _Reader:
+    """A fresh single-pass CalibrationDataReader over the feeds, with terminal progress."""
+
+    def __init__(self, feeds: list[Feed], show_progress: bool) -> None:
+        self._feeds = feeds
+        self._index = 0
+        self._progress = show_progress and sys.stderr.isatty()
+
+    def get_next(self) -> Feed | None:
+        if self._index >= len(self._feeds):
+            if self._progress:
+                sys.stderr.write("\n")
+            return None
+        feed = self._feeds[self._index]
+        self._index += 1
+        if self._progress:
+            sys.stderr.write(f"\rcalibrating: {self._index}/{len(self._feeds)} batches")
+            sys.stderr.flush()
+        return feed
+
+    def rewind(self) -> None:
+        self._index = 0
+
+
+def quantize(fp32: Path, out: Path, precision: str, config: QuantConfig, calib: list[Feed],
+             scratch: Path, show_progress: bool = False) -> QuantResult:
+    """Writes the ``precision`` version of ``fp32`` (already pre-processed for int8) to ``out``."""
+    large = onnxio.uses_external_data(fp32)
+    if precision == "fp16":
+        return _fp16(fp32, out)
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
+
+    with _working_directory(scratch), contextlib.redirect_stdout(sys.stderr):
+        if precision == "int8":
+            from onnxruntime.quantization import CalibrationDataReader
+
+            reader = type("Reader", (_Reader, CalibrationDataReader), {})(calib, show_progress)
+            quantize_static(
+                str(fp32), str(out), reader, quant_format=QuantFormat.QDQ,
+                op_types_to_quantize=list(config.op_types), per_channel=config.per_channel,
+                activation_type=QuantType.QInt8 if config.symmetric_activations else QuantType.QUInt8,
+                weight_type=QuantType.QInt8, nodes_to_exclude=list(config.exclude),
+                calibrate_method={"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+                                  "percentile": CalibrationMethod.Percentile}[config.method],
+                use_external_data_format=large,
+                extra_options={"WeightSymmetric": True, "ActivationSymmetric": config.symmetric_activations},
+            )
+            ops = config.op_types
+        elif precision == "int8-dynamic":
+            quantize_dynamic(str(fp32), str(out), op_types_to_quantize=list(DYNAMIC_OPS), per_channel=False,
+                             weight_type=QuantType.QInt8, nodes_to_exclude=list(config.exclude),
+                             use_external_data_format=large)
+            ops = DYNAMIC_OPS
+        else:
+            raise InputError(f"unknown precision '{precision}'", note=f"choose from: {', '.join(PRECISIONS)}")
+    quantized, left = _node_summary(fp32, out, ops, precision)
+    return QuantResult(out, quantized, left)
+
+
+def _fp16(fp32: Path, out: Path) -> QuantResult:
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    model = onnx.load(str(fp32))
+    meta = onnxio.metadata(model)
+    half = convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=onnxio.initializer_bytes(model)
+                                    > onnxio.EXTERNAL_DATA_THRESHOLD)
+    onnxio.set_metadata(half, meta)
+    onnxio.save(half, out)
+    kept = [n.name for n in half.graph.node if n.op_type == "Cast"]
+    return QuantResult(out, [n.name for n in half.graph.node if n.op_type != "Cast"], [],
+                       notes=[f"fp16 weights and compute; fp32 inputs/outputs kept ({len(kept)} casts)"])
+
+
+def _node_summary(fp32: Path, out: Path, ops: tuple[str, ...], precision: str) -> tuple[list[str], list[str]]:
+    """Which compute nodes run quantized, and which were left in float."""
+    before = onnx.load(str(fp32), load_external_data=False)
+    after = onnx.load(str(out), load_external_data=False)
+    candidates = [n.name for n in before.graph.node if n.op_type in ops]
+    if precision == "int8":
+        # Quantized compute reads int8 weights: an input dequantized from an initializer.
+        # (A float node can still read a dequantized activation from a quantized neighbour.)
+        inits = {t.name for t in after.graph.initializer}
+        weight_dq = {n.output[0] for n in after.graph.node
+                     if n.op_type == "DequantizeLinear" and n.input[0] in inits}
+        quantized = {n.name for n in after.graph.node
+                     if n.op_type in ops and any(i in weight_dq for i in n.input)}
+    else:
+        remaining = {n.name for n in after.graph.node if n.op_type in ops}
+        quantized = {c for c in candidates if c not in remaining}
+    return [c for c in candidates if c in quantized], [c for c in candidates if c not in quantized]
+
+
+def _row_bytes(feeds: list[Feed]) -> Iterator[bytes]:
+    """Each sample's bytes, row by row, so that hashes do not depend on how samples were batched."""
+    for feed in feeds:
+        names = sorted(feed)
+        leads = {feed[n].shape[0] for n in names if feed[n].ndim}
+        if len(leads) != 1 or any(feed[n].ndim == 0 for n in names):
+            yield b"".join(n.encode() + np.ascontiguousarray(feed[n]).tobytes() for n in names)
+            continue
+        for i in range(leads.pop()):
+            yield b"".join(n.encode() + np.ascontiguousarray(feed[n][i]).tobytes() for n in names)
+
+
+def record_hashes(feeds: list[Feed]) -> set[str]:
+    """One hash per sample, to find evaluation samples that were also used for calibration."""
+    import hashlib
+
+    return {hashlib.sha1(row).hexdigest() for row in _row_bytes(feeds)}
+
+
+def feeds_fingerprint(feeds: list[Feed]) -> str:
+    """sha256 of the calibration samples, in order, independent of batching."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for row in _row_bytes(feeds):
+        digest.update(hashlib.sha256(row).digest())
+    return digest.hexdigest()
+
+
+def quant_options_summary(config: QuantConfig, precision: str) -> dict[str, Any]:
+    if precision == "int8":
+        return {"method": config.method, "op_types": list(config.op_types), "per_channel": config.per_channel,
+                "weights": "int8 symmetric", "activations": "int8 symmetric" if config.symmetric_activations
+                else "uint8 asymmetric", "format": "QDQ"}
+    if precision == "int8-dynamic":
+        return {"op_types": list(DYNAMIC_OPS), "weights": "int8", "activations": "quantized at run time"}
+    return {}

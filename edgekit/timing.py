@@ -1,0 +1,72 @@
+"""Timing, in one place: every latency edgekit reports or judges is measured here.
+
+- ``sample_latencies``: a warmed-up loop of single calls under an iteration and time budget
+  (``edgekit bench`` runs it in a fresh child process per candidate, see ``bench.measure``).
+- ``median_latency``: a short back-to-back median, for the compile-time speed note.
+- ``interleaved``: contenders take turns in blocks, in a rotating order, so that machine noise
+  (frequency changes, a neighbour's load) hits every contender alike (``benchmarks/``).
+  Blocks, not single calls: onnxruntime's and OpenVINO's worker threads spin for a while after
+  each run, and alternating call by call makes each contender compete with the last one's
+  spinning threads. The first 50 ms of every block are not timed, for the same reason.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+
+def sample_latencies(fn: Callable[[], object], warmup: int, iterations: int, time_budget_s: float) -> list[float]:
+    """Milliseconds of ``iterations`` calls at most (at least 5), within ``time_budget_s`` after 5."""
+    for _ in range(warmup):
+        fn()
+    latencies: list[float] = []
+    deadline = time.perf_counter() + time_budget_s
+    while len(latencies) < iterations and (len(latencies) < 5 or time.perf_counter() < deadline):
+        start = time.perf_counter()
+        fn()
+        latencies.append((time.perf_counter() - start) * 1e3)
+    return latencies
+
+
+def median_latency(fn: Callable[[], object], repeats: int = 20, warmup: int = 3) -> float:
+    """Median milliseconds of ``fn()`` after a short warm-up."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1e3)
+    return median(samples)
+
+
+def interleaved(contenders: dict[str, Callable[[], object]], warmup: int = 5, rounds: int = 5,
+                per_round: int = 10) -> dict[str, list[float]]:
+    """Latency samples in milliseconds per contender: ``rounds * per_round`` calls each."""
+    for fn in contenders.values():
+        for _ in range(warmup):
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in contenders}
+    order = list(contenders.items())
+    for i in range(rounds):
+        shift = i % len(order)
+        for name, fn in order[shift:] + order[:shift]:
+            settle = time.perf_counter() + 0.05  # let the last contender's threads stop spinning
+            while time.perf_counter() < settle:
+                fn()
+            for _ in range(per_round):
+                start = time.perf_counter()
+                fn()
+                samples[name].append((time.perf_counter() - start) * 1e3)
+    return samples
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
