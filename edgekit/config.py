@@ -25,6 +25,7 @@ COMPILE_KEYS = {o.flag: o.dest for o in COMPILE_OPTIONS}
 def load_config(folder: Path) -> dict[str, Any]:
     """The click ``default_map`` from the folder's settings file; empty when there is none."""
     table, origin = _read_table(folder)
+    table.pop("matrix", None)  # [tool.edgekit.matrix] is an `edgekit matrix` plan, read by edgekit.matrix.plan
     if not table:
         return {}
     unknown = sorted(set(table) - set(COMPILE_KEYS))
