@@ -14,7 +14,8 @@ from edgekit.errors import EdgekitError, InputError
 from edgekit.precision import Precision
 from edgekit.targets import get_target, parse_targets
 
-AUTO_PRECISIONS = tuple(p.value for p in (Precision.FP32, Precision.FP16, Precision.INT8_DYNAMIC, Precision.INT8))
+AUTO_PRECISIONS = tuple(p.value for p in (Precision.FP32, Precision.FP16, Precision.BF16, Precision.INT8_DYNAMIC,
+                                            Precision.INT8))
 
 
 def candidate_targets(target: str | list[str] | tuple[str, ...]) -> list[str]:
@@ -31,7 +32,11 @@ def candidate_targets(target: str | list[str] | tuple[str, ...]) -> list[str]:
 def candidate_precisions(precision: str, has_calibration: bool) -> list[str]:
     if precision != AUTO:
         return [precision]
-    return [p for p in AUTO_PRECISIONS if not Precision(p).needs_calibration or has_calibration]
+    from edgekit.native import NATIVE_FLAGS, native_precisions
+
+    native = native_precisions()  # bf16 only where the CPU computes it
+    return [p for p in AUTO_PRECISIONS if (not Precision(p).needs_calibration or has_calibration)
+            and (p not in NATIVE_FLAGS or p in native)]
 
 
 def choose(rows: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, str]:

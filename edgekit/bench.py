@@ -22,7 +22,8 @@ from edgekit.layout import Layout
 from edgekit.timing import sample_latencies
 
 COLUMNS = ("bundle", "target", "precision", "size_mb", "parity", "key_metric", "p50_ms", "p90_ms", "p99_ms",
-           "throughput_per_s", "batch", "first_load_ms", "peak_rss_mb", "speedup_vs_torch")
+           "throughput_per_s", "batch", "first_load_ms", "peak_rss_mb", "speedup_vs_torch",
+           "mode", "throughput_batch1_per_s", "best_batch", "best_batch_per_s")
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class BenchOptions:
     time_budget_s: float = 10.0
     batch: int = 8
     threads: int | None = None
+    mode: str = "latency"  # "throughput": load(mode="throughput"), samples/s through run_many
 
 
 @dataclass
@@ -50,6 +52,10 @@ class BenchRow:
     first_load_ms: float
     peak_rss_mb: float
     speedup_vs_torch: float | None = None
+    mode: str = "latency"
+    throughput_batch1_per_s: float | None = None  # --mode throughput: run_many at batch 1
+    best_batch: int | None = None  # --mode throughput: the batch size with the most samples/s
+    best_batch_per_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,12 +83,19 @@ def bench_feeds(bundle: Any, batch: int, target: str | None = None
     return one, many, size
 
 
+def _batch_feed(bundle: Any, batch: int, target: str) -> dict[str, np.ndarray] | None:
+    """A feed of ``batch`` samples, or None when the model's batch size is fixed at another."""
+    _, many, size = bench_feeds(bundle, batch, target)
+    return many if size == batch else None
+
+
 def measure(bundle: str, target: str, options: BenchOptions) -> dict[str, Any]:
     """Runs in the child: load, time batch-1 latency and batch-N throughput, report peak RSS."""
     from edgekit.runtimes import load
 
     start = time.perf_counter()
-    rt = load(bundle, target, accept_failed=True, threads=options.threads)
+    extra = {"mode": options.mode} if options.mode != "latency" else {}
+    rt = load(bundle, target, accept_failed=True, threads=options.threads, **extra)
     first_load = (time.perf_counter() - start) * 1e3
     one, many, size = bench_feeds(rt.bundle, options.batch, target)
     latencies = sample_latencies(lambda: rt.run(one), options.warmup, options.iterations, options.time_budget_s)
@@ -93,7 +106,15 @@ def measure(bundle: str, target: str, options: BenchOptions) -> dict[str, Any]:
         runs += 1
     throughput = size * runs / (time.perf_counter() - t)
     lat = np.asarray(latencies)
+    found: dict[str, Any] = {}
+    if options.mode == "throughput":
+        from edgekit.timing import measure_throughput
+
+        found = measure_throughput(rt, lambda b: one if b == 1 else _batch_feed(rt.bundle, b, target),
+                                   options.time_budget_s)
+        throughput, size = found["best_batch_per_s"], found["best_batch"]
     return {
+        **found,
         "p50_ms": float(np.percentile(lat, 50)), "p90_ms": float(np.percentile(lat, 90)),
         "p99_ms": float(np.percentile(lat, 99)), "iterations": len(latencies),
         "throughput_per_s": throughput, "batch": size, "first_load_ms": first_load,
@@ -159,6 +180,8 @@ def bench_bundles(bundles: list[str], targets: list[str] | None, options: BenchO
             throughput_per_s=found["throughput_per_s"], batch=found["batch"], first_load_ms=found["first_load_ms"],
             peak_rss_mb=found["peak_rss_mb"],
             speedup_vs_torch=None if torch_ms is None else torch_ms / found["p50_ms"],
+            mode=options.mode, **{k: found.get(k) for k in ("throughput_batch1_per_s", "best_batch",
+                                                             "best_batch_per_s")},
         ))
     return rows
 
@@ -191,6 +214,9 @@ def format_table(rows: list[BenchRow]) -> str:
         lines.append(f"{r.bundle[:21]:<22}{r.target:<11}{r.precision:<13}{r.size_mb:>7.2f} {r.parity:<6} "
                      f"{r.key_metric[:29]:<30}{r.p50_ms:>8.3f}{r.p90_ms:>8.3f}{r.p99_ms:>8.3f}"
                      f"{r.throughput_per_s:>9.0f}{r.first_load_ms:>9.0f}{r.peak_rss_mb:>8.0f}{speed:>9}")
+    lines += [f"throughput mode, {r.bundle} {r.target} {r.precision}: {r.throughput_batch1_per_s or 0:.0f} samples/s "
+              f"at batch 1, {r.best_batch_per_s:.0f} at batch {r.best_batch} (best)"
+              for r in rows if r.mode == "throughput" and r.best_batch_per_s is not None]
     return "\n".join(lines)
 
 

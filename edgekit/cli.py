@@ -18,6 +18,7 @@ import click
 
 from edgekit.errors import EdgekitError, InputError
 from edgekit.layout import Layout
+from edgekit.runtimes.base import MODES
 
 EXIT_PARITY = 3
 # compile options that bench takes too
@@ -231,11 +232,13 @@ def inspect_cmd(bundle: str, as_json: bool) -> None:
 @click.option("--iterations", default=200, show_default=True, type=int, help="Timed batch-1 runs at most.")
 @click.option("--time-budget", default=10.0, show_default=True, type=float, help="Seconds per candidate at most.")
 @click.option("--threads", type=int, help="Intra-op threads for every backend and torch.")
+@click.option("--mode", type=click.Choice(list(MODES)), default="latency", show_default=True,
+              help="throughput: load in throughput mode; samples/s at batch 1 and at the best batch.")
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
 @click.option("--csv", "csv_file", type=click.Path(dir_okay=False), help="Write the table as CSV.")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), help="Write a latency-vs-parity chart.")
 def bench_cmd(items: tuple[str, ...], targets: str | None, precisions: str, against: str | None,
-              batch: int, warmup: int, iterations: int, time_budget: float, threads: int | None,
+              batch: int, warmup: int, iterations: int, time_budget: float, threads: int | None, mode: str,
               as_json: bool, csv_file: str | None, plot_file: str | None, **params: Any) -> None:
     """Measure bundles (or build MODEL at --targets x --precisions): one row per target x precision."""
     import math
@@ -252,7 +255,7 @@ def bench_cmd(items: tuple[str, ...], targets: str | None, precisions: str, agai
     for path_value, flag in ((csv_file, "--csv"), (plot_file, "--plot")):
         if path_value:
             check_output_path(path_value, flag)
-    options = bench.BenchOptions(warmup, iterations, time_budget, batch, threads)
+    options = bench.BenchOptions(warmup, iterations, time_budget, batch, threads, mode=mode)
     target_list = [t.strip() for t in targets.split(",")] if targets else None
     log = None if as_json else _echo_err
     with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as tmp:

@@ -16,6 +16,7 @@ class Precision(str, Enum):
     FP16 = "fp16"
     INT8 = "int8"  # static: calibrated QDQ
     INT8_DYNAMIC = "int8-dynamic"  # weights int8, activations quantized at run time
+    BF16 = "bf16"  # the portable graph stays fp32; the target computes bf16 (intel-cpu, where native)
 
     def __str__(self) -> str:
         return self.value
@@ -31,6 +32,14 @@ class Precision(str, Enum):
     def needs_calibration(self) -> bool:
         return self is Precision.INT8
 
+    @property
+    def execution_only(self) -> bool:
+        """The bundle's portable graph stays fp32; only the target's execution changes."""
+        return self is Precision.BF16
+
 
 PRECISIONS: tuple[str, ...] = tuple(p.value for p in Precision)
 INT8_PRECISIONS: tuple[str, ...] = tuple(p.value for p in Precision if p.is_int8)
+EXECUTION_ONLY: tuple[str, ...] = tuple(p.value for p in Precision if p.execution_only)
+# What a backend runs from the portable graph alone: the default of Target.precisions.
+GRAPH_PRECISIONS: tuple[str, ...] = tuple(p.value for p in Precision if not p.execution_only)

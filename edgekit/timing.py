@@ -8,13 +8,21 @@
   Blocks, not single calls: onnxruntime's and OpenVINO's worker threads spin for a while after
   each run, and alternating call by call makes each contender compete with the last one's
   spinning threads. The first 50 ms of every block are not timed, for the same reason.
+- ``measure_throughput``: samples/s through ``run_many`` (all cores busy) at batch 1 and at every
+  batch size the model takes, for ``edgekit bench --mode throughput``. Server-side users care
+  about samples/s, not one call's latency: OpenVINO's THROUGHPUT hint runs several infer
+  requests (streams) side by side, onnxruntime several single-threaded runs.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
+
+THROUGHPUT_BATCHES = (1, 2, 4, 8, 16, 32)
 
 
 def sample_latencies(fn: Callable[[], object], warmup: int, iterations: int, time_budget_s: float) -> list[float]:
@@ -70,3 +78,32 @@ def median(values: list[float]) -> float:
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def measure_throughput(rt: Any, feed_for_batch: Callable[[int], dict[str, Any] | None], time_budget_s: float,
+                       in_flight: int | None = None) -> dict[str, Any]:
+    """samples/s per batch size (``feed_for_batch`` returns None for sizes the model cannot take).
+
+    Each step hands ``in_flight`` copies of the batch to ``rt.run_many`` at once (default: 4 per
+    core, enough to keep every stream fed) and counts finished samples over its share of the budget.
+    """
+    in_flight = in_flight or 4 * (os.cpu_count() or 1)
+    per_batch: dict[int, float] = {}
+    share = time_budget_s / len(THROUGHPUT_BATCHES)
+    for size in THROUGHPUT_BATCHES:
+        feed = feed_for_batch(size)
+        if feed is None:
+            continue
+        feeds = [feed] * in_flight
+        rt.run_many(feeds)  # warm-up: creates the requests / threads
+        done, start = 0, time.perf_counter()
+        while done < 2 * in_flight * size or time.perf_counter() - start < share:
+            rt.run_many(feeds)
+            done += in_flight * size
+            if time.perf_counter() - start > 4 * share:
+                break
+        per_batch[size] = done / (time.perf_counter() - start)
+    best = max(per_batch, key=lambda b: per_batch[b])
+    return {"mode": "throughput", "throughput_batch1_per_s": per_batch.get(1), "best_batch": best,
+            "best_batch_per_s": per_batch[best], "in_flight": in_flight,
+            "throughput_by_batch": {str(b): v for b, v in per_batch.items()}}

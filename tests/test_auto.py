@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from edgekit.auto import candidate_precisions, choose
+from edgekit.native import unsupported_reason
 from tests.conftest import ROOT, run_cli
 
 WEIGHTS = ROOT / "examples" / "digits" / "weights.safetensors"
@@ -29,6 +30,10 @@ def test_int8_is_a_candidate_only_with_calibration() -> None:
     assert candidate_precisions("fp16", has_calibration=False) == ["fp16"]
 
 
+def test_bf16_is_a_candidate_exactly_where_the_cpu_computes_it() -> None:
+    assert ("bf16" in candidate_precisions("auto", has_calibration=False)) == (unsupported_reason("bf16") is None)
+
+
 def test_auto_builds_measures_and_ships_the_winner(tmp_path, digits_data) -> None:
     out = tmp_path / "auto.edgekit"
     proc = run_cli("compile", "examples.digits.model:create", "--weights", str(WEIGHTS), "--dynamic", "image:0",
@@ -38,7 +43,8 @@ def test_auto_builds_measures_and_ships_the_winner(tmp_path, digits_data) -> Non
     manifest = json.loads((out / "manifest.json").read_text())
     selection = manifest["selection"]
     measured = [c for c in selection["candidates"] if c.get("p50_ms") is not None]
-    assert {c["precision"] for c in measured} == {"fp32", "fp16", "int8-dynamic", "int8"}
+    native = {"bf16"} if unsupported_reason("bf16") is None else set()
+    assert {c["precision"] for c in measured} == {"fp32", "fp16", "int8-dynamic", "int8"} | native
     assert {c["target"] for c in measured} == {"cpu", "intel-cpu"}
     winner = selection["winner"]
     assert [t["name"] for t in manifest["targets"]] == [winner["target"]]

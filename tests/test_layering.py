@@ -17,7 +17,7 @@ LAYERS: dict[str, int] = {
     "edgekit.matrix": 9,  # release builds over many compiles (local pool or Ray), above one compile
     "edgekit.api": 8,
     "edgekit.auto": 7, "edgekit.bench": 7, "edgekit.describe": 7,
-    "edgekit.compiler": 6,
+    "edgekit.compiler": 6, "edgekit.compiler.bf16": 6, "edgekit.compiler.payoff": 6,
     "edgekit.targets": 5,
     # parity tools that run models or write reports
     "edgekit.parity.against": 5, "edgekit.parity.layers": 5, "edgekit.parity.writer": 5,
@@ -33,7 +33,7 @@ LAYERS: dict[str, int] = {
     "edgekit.bundle": 1,
     "edgekit.errors": 0, "edgekit.deps": 0, "edgekit.signature": 0, "edgekit.hostinfo": 0,
     "edgekit.cache": 0, "edgekit.user_code": 0, "edgekit.onnxio": 0, "edgekit.timing": 0,
-    "edgekit.layout": 0, "edgekit.precision": 0, "edgekit.registry": 0,
+    "edgekit.layout": 0, "edgekit.precision": 0, "edgekit.registry": 0, "edgekit.native": 0,
     "edgekit.safeio": 0, "edgekit.locks": 0, "edgekit.replace": 0,  # untrusted reads, flocks, atomic swap
 }
 

@@ -13,6 +13,7 @@ from typing import Any
 from edgekit import bundle as bundle_io
 from edgekit import onnxio
 from edgekit.compiler.build import Build
+from edgekit.compiler.payoff import manifest_warning
 from edgekit.compiler.prepare import Prepared
 from edgekit.hostinfo import fingerprint, library_versions
 from edgekit.layout import Layout
@@ -21,8 +22,11 @@ from edgekit.parity.report import ParityReport
 
 def assemble_manifest(build: Build, prep: Prepared, signature: dict[str, Any], entries: list[dict[str, Any]],
                       reports: dict[str, ParityReport], lowered: Any, notes: tuple[str, ...],
-                      out: Path) -> dict[str, Any]:
-    """Every field of the manifest, in its published order; a leading warning comes first."""
+                      out: Path, execution: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every field of the manifest, in its published order; a leading warning comes first.
+
+    ``execution``: the record of an execution-only precision (bf16: fp32 graph, bf16 target),
+    the ``quantization`` field when no graph was lowered."""
     import onnx
 
     opts = build.opts
@@ -42,7 +46,7 @@ def assemble_manifest(build: Build, prep: Prepared, signature: dict[str, Any], e
                            "opset": {o.domain or "ai.onnx": o.version for o in model.opset_import},
                            "stages": stages},
         "targets": entries,
-        "quantization": lowered.summary if lowered is not None else None,
+        "quantization": lowered.summary if lowered is not None else execution,
         "parity": {
             "passed": all(r.passed for r in reports.values()),
             "targets": {n: {"passed": r.passed, "summary": r.summary()} for n, r in reports.items()},
@@ -58,4 +62,4 @@ def assemble_manifest(build: Build, prep: Prepared, signature: dict[str, Any], e
         manifest["selection"] = dict(opts.selection)
     if notes and notes[0].startswith("WARNING"):
         manifest = {"warning": notes[0], **manifest}  # the first thing a reader sees
-    return manifest
+    return manifest_warning(manifest, entries)  # int8 that does not pay for itself: said first too

@@ -65,7 +65,8 @@ class Option:
 
 COMPILE_OPTIONS: tuple[Option, ...] = (
     Option("target", "target", "cpu", "Target(s), comma-separated.", show_default=True),
-    Option("precision", "precision", "fp32", "fp32, fp16, int8 or int8-dynamic.", show_default=True),
+    Option("precision", "precision", "fp32", "fp32, fp16, int8, int8-dynamic, bf16 (intel-cpu on CPUs with "
+           "AVX512_BF16/AMX) or auto.", show_default=True),
     Option("input", "inputs", (), "An input's example shape, e.g. x:1x3x224x224:float32 (repeat per input).",
            metavar="NAME:SHAPE[:DTYPE]", multiple=True),
     Option("dynamic", "dynamic", (), "Mark an input axis dynamic, e.g. x:0 (repeatable); MIN:OPT:MAX sizes set "

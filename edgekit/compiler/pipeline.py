@@ -22,6 +22,7 @@ from edgekit.compiler.manifest import assemble_manifest
 from edgekit.compiler.opset import check_opset
 from edgekit.compiler.options import PRECISIONS, CompileOptions
 from edgekit.compiler.paritydata import ParityData
+from edgekit.compiler.payoff import measure_payoff, with_payoff_note
 from edgekit.compiler.prepare import Prepared, prepare
 from edgekit.compiler.profiles import batch_limit, derive_profiles, explicit_ranges
 from edgekit.compiler.speed import measure_speed, with_speed_note
@@ -38,6 +39,7 @@ from edgekit.parity.metrics import ParityRule, rule_for
 from edgekit.parity.report import ParityReport
 from edgekit.parity.samples import PlotSamples
 from edgekit.parity.writer import write_reports
+from edgekit.precision import INT8_PRECISIONS, Precision
 from edgekit.runtimes import runtime_class
 from edgekit.safeio import check_output_path
 from edgekit.signature import TensorSpec
@@ -57,6 +59,7 @@ class Staged:
     prep: Prepared
     parity: ParityData  # the parity batches, their description, cached reference outputs
     target_options: dict[str, Any]
+    execution: dict[str, Any] | None = None  # an execution-only precision's record (bf16)
 
 
 def compile_model(model: Any, example_inputs: tuple[Any, ...] | None, opts: CompileOptions,
@@ -86,9 +89,11 @@ def compile_model(model: Any, example_inputs: tuple[Any, ...] | None, opts: Comp
         staged = _prepare_stage(build, example_inputs)
         calib = calibration_feeds(staged.prep, calib_source, opts.quant, opts.precision, opts.seed)
         lowered = None
-        if opts.precision != "fp32":
+        if opts.precision != Precision.FP32 and not Precision(opts.precision).execution_only:
             lowered = lower_prepared(build, staged.prep, calib, staged.parity)
         notes = report_notes(lowered, calib, staged.parity, eval_source)
+        if Precision(opts.precision).execution_only:
+            staged, notes = _execution_stage(build, staged, notes)
         with bundle_io.staged_bundle(out_path) as staging:
             reports = _package(build, staged, lowered, notes, staging, out_path)
     final = bundle_io.read_bundle(out_path, verify=False)
@@ -143,6 +148,16 @@ def _prepare_stage(build: Build, example_inputs: tuple[Any, ...] | None) -> Stag
     return Staged(prep, ParityData(batches_fn, build.data_description, prep.reference), target_options)
 
 
+def _execution_stage(build: Build, staged: Staged, notes: tuple[str, ...]) -> tuple[Staged, tuple[str, ...]]:
+    """bf16: the portable graph stays fp32; the layers that miss parity in bf16 stay f32 on the target."""
+    from edgekit.compiler.bf16 import bf16_fallback, bf16_summary
+
+    keep, history = bf16_fallback(build, staged.prep, staged.parity)
+    summary, bf16_notes = bf16_summary(keep, history)
+    return (replace(staged, target_options={**staged.target_options, "keep_f32": keep}, execution=summary),
+            (*notes, *bf16_notes))
+
+
 def _package(build: Build, staged: Staged, lowered: Any, notes: tuple[str, ...], staging: Path,
              out_path: Path) -> dict[str, ParityReport]:
     """Writes the portable graph, builds and checks every target, and commits the bundle."""
@@ -162,7 +177,8 @@ def _package(build: Build, staged: Staged, lowered: Any, notes: tuple[str, ...],
     stages = stage_parity(staged.parity, prep.reference_description, [*graphs, *stage_runs],
                           prep.output_names, build.rule, precision)
     reports = {n: replace(r, stages=tuple(stages)) for n, r in reports.items()}
-    manifest = assemble_manifest(build, prep, signature, entries, reports, lowered, notes, out_path)
+    manifest = assemble_manifest(build, prep, signature, entries, reports, lowered, notes, out_path,
+                                 execution=staged.execution)
     write_reports(staging, reports, manifest, plots)
     if opts.junit is not None:
         write_junit(reports, opts.junit)
@@ -189,12 +205,24 @@ def _build_targets(build: Build, staged: Staged, staging: Path, portable: Path, 
                                golden if not golden.feeds else None,
                                (*notes, *entry.get("warnings", ())), plots[t.name])
         stage_runs.append((f"target {t.name}", runtime.run, f"{t.backend} {entry.get('backend_version')}"))
-        if lowered is not None:
-            entry["speed"] = measure_speed(t, prep, bundle, runtime, build.scratch, golden, staged.target_options)
-            report = with_speed_note(report, t.name, entry["speed"], say)
+        if precision != Precision.FP32:
+            entry["speed"], report = _speed_checks(build, t, staged, bundle, runtime, golden, report)
         reports[t.name] = report
         say(f"{t.name}: {report.summary()}")
     return entries, reports, plots, stage_runs
+
+
+def _speed_checks(build: Build, target: Any, staged: Staged, bundle: bundle_io.Bundle, runtime: Any,
+                  golden: GoldenSet, report: ParityReport) -> tuple[dict[str, Any], ParityReport]:
+    """Times the artifact against fp32 on its target (the entry's ``speed``, and a note); int8 must
+    also beat the best float the target runs here, bf16 included."""
+    options = staged.target_options
+    speed = measure_speed(target, staged.prep, bundle, runtime, build.scratch, golden, options)
+    report = with_speed_note(report, target.name, speed, build.say)
+    if build.precision in INT8_PRECISIONS:
+        speed = measure_payoff(build, target, staged.prep, bundle, speed, golden, options)
+        report = with_payoff_note(report, speed, build.say)
+    return speed, report
 
 
 def default_out(model: Any) -> Path:

@@ -95,6 +95,11 @@ def run_group(model: ModelPlan, cells: list[Cell], seed: int, out_root: str | Pa
     for cell in cells:
         reason = get_target(cell.target).probe()
         if reason is None:
+            try:  # a precision the target refuses (bf16 on cpu) fails its cell alone, not the group
+                get_target(cell.target).check_precision(cell.precision)
+            except EdgekitError as err:
+                results[cell] = _error(cell, host, one_line(err, 400))
+                continue
             todo.append(cell)
         else:
             results[cell] = CellResult(cell.model, cell.precision, cell.target, NO_WORKER, host=host,

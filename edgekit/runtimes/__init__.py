@@ -58,7 +58,10 @@ def load(
         threads: intra-op threads for the backend; default: the backend's choice.
         verify: check every file's sha256 against the manifest (default on).
         verify_key: an Ed25519 public key (PEM file or bytes): refuse any bundle it did not sign.
-        **options: backend options, e.g. ``hint="THROUGHPUT"`` or ``cache_dir=`` for intel-cpu.
+        **options: backend options, e.g. ``hint="THROUGHPUT"`` or ``cache_dir=`` for intel-cpu, and
+            ``mode="throughput"`` on cpu and intel-cpu: all cores serve ``rt.run_many(feeds)``
+            (OpenVINO's THROUGHPUT hint and several infer requests; onnxruntime single-threaded
+            runs in parallel), at the cost of one call's latency.
 
     Raises:
         BundleError: missing, corrupt or tampered bundle; a failed bundle; unknown target.

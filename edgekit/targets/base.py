@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit.errors import EdgekitError, InputError, TargetBuildError, TargetUnavailable, one_line
-from edgekit.precision import PRECISIONS
+from edgekit.precision import GRAPH_PRECISIONS
 
 
 class Target:
@@ -21,7 +21,8 @@ class Target:
     name: str = ""
     backend: str = ""
     packages: tuple[str, ...] = ()  # distributions the backend may come from; the first installed is recorded
-    precisions: tuple[str, ...] = PRECISIONS  # what its backend can run
+    precisions: tuple[str, ...] = GRAPH_PRECISIONS  # what its backend can run
+    refusals: dict[str, str] = {}  # precision -> why this backend does not run it (measured)
 
     def probe(self) -> str | None:
         """None when this target can build and run here, else the reason it cannot."""
@@ -44,7 +45,8 @@ class Target:
 
     def check_precision(self, precision: str) -> None:
         if precision not in self.precisions:
-            raise InputError(f"target '{self.name}' ({self.backend}) cannot run precision '{precision}'",
+            why = f": {self.refusals[precision]}" if precision in self.refusals else ""
+            raise InputError(f"target '{self.name}' ({self.backend}) cannot run precision '{precision}'{why}",
                              note=f"it runs: {', '.join(self.precisions)}")
 
     def build(self, onnx_path: Path, precision: str, bundle_dir: Path, **options: Any) -> dict[str, Any]:

@@ -20,6 +20,8 @@ class CpuTarget(Target):
     name = "cpu"
     backend = "onnxruntime"
     packages = ("onnxruntime",)
+    refusals = {"bf16": "onnxruntime's CPU provider has no bf16 MatMul/Conv kernels (benchmarks/bf16_probe.py); "
+                        "bf16 runs on --target intel-cpu"}
 
     def _build(self, onnx_path: Path, precision: str, out_dir: Path,
                **options: Any) -> tuple[dict[str, Path], dict[str, Any]]:

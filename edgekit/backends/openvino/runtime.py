@@ -7,6 +7,7 @@ infer request, reused across calls: requests are not thread-safe, compiled model
 
 from __future__ import annotations
 
+import logging
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,7 +16,7 @@ import numpy as np
 
 from edgekit.cache import user_cache_dir
 from edgekit.deps import module_missing
-from edgekit.runtimes.base import Runtime
+from edgekit.runtimes.base import Runtime, check_mode
 
 if TYPE_CHECKING:
     from edgekit.bundle import Bundle
@@ -25,8 +26,9 @@ PERFORMANCE_HINTS = ("LATENCY", "THROUGHPUT")
 # OpenVINO's CPU plugin computes floating-point layers in bf16 by default on CPUs that
 # have it, which an fp32 artifact's parity would not survive. The bundle's graph decides
 # the precision instead: f32 for float layers (fp16 weights are widened, as OpenVINO does
-# on CPUs without fp16 compute); QDQ layers still execute in int8.
-INFERENCE_PRECISION = {"fp32": "f32", "fp16": "f32", "int8": "f32", "int8-dynamic": "f32"}
+# on CPUs without fp16 compute); QDQ layers still execute in int8. A bf16 bundle asks for
+# bf16, and layers its IR marks as precision-sensitive stay f32.
+INFERENCE_PRECISION = {"fp32": "f32", "fp16": "f32", "int8": "f32", "int8-dynamic": "f32", "bf16": "bf16"}
 
 
 def probe() -> str | None:
@@ -59,22 +61,34 @@ def layer_precisions(compiled: Any, layers: tuple[str, ...] | None = None) -> di
     return {k: sorted(v) for k, v in sorted(found.items())}
 
 
+def _warn_if_not_native(precision: str) -> None:
+    """A bf16 bundle on a CPU without bf16 instructions: OpenVINO then runs f32 (slower than measured)."""
+    from edgekit.native import unsupported_reason
+
+    reason = unsupported_reason(precision)
+    if reason is not None:
+        logging.getLogger("edgekit.openvino").warning("%s bundle on a host where %s", precision, reason)
+
+
 class OpenVinoRuntime(Runtime):
     """OpenVINO behind the Runtime API; safe from many threads (one request per thread)."""
 
     backend = "openvino"
     probe = staticmethod(probe)
-    options = ("hint", "cache_dir")
+    options = ("hint", "cache_dir", "mode")
 
     def __init__(self, xml: Path, target: str, bundle: Bundle, threads: int | None = None,
-                 hint: str = "LATENCY", cache_dir: Path | None = None) -> None:
+                 hint: str | None = None, cache_dir: Path | None = None, mode: str = "latency") -> None:
         import openvino as ov
 
         super().__init__(bundle.target_inputs(target), bundle.outputs, target, bundle)
+        self.mode = check_mode(mode)
+        hint = hint or ("THROUGHPUT" if mode == "throughput" else "LATENCY")
         if hint not in PERFORMANCE_HINTS:
             from edgekit.errors import InputError
 
             raise InputError(f"unknown performance hint '{hint}'", note=f"choose from {', '.join(PERFORMANCE_HINTS)}")
+        _warn_if_not_native(bundle.precision)
         cache = cache_dir if cache_dir is not None else user_cache_dir("openvino")
         cache.mkdir(parents=True, exist_ok=True)
         core = ov.Core()
@@ -89,6 +103,8 @@ class OpenVinoRuntime(Runtime):
             raise BundleError(f"the OpenVINO model lacks output(s) {', '.join(missing)} of the bundle's signature")
         self._out_index = [next(i for i, names in enumerate(ports) if n in names) for n in self.output_names]
         self._local = threading.local()
+        self._queue: Any = None
+        self._queue_lock = threading.Lock()
 
     @classmethod
     def from_bundle(cls, bundle: Bundle, target: str, threads: int | None = None, **options: Any) -> OpenVinoRuntime:
@@ -104,9 +120,31 @@ class OpenVinoRuntime(Runtime):
     def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         request = self._request()
         request.infer(feed)
-        # Output tensors are reused by the next infer: hand out copies.
+        return self._outputs(request)  # output tensors are reused by the next infer: copies
+
+    def _outputs(self, request: Any) -> dict[str, np.ndarray]:
         return {name: np.array(request.get_output_tensor(i).data, copy=True)
                 for name, i in zip(self.output_names, self._out_index)}
+
+    def _run_many(self, feeds: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+        """The compiled model's optimal number of infer requests run the feeds side by side.
+
+        Plain requests waited on in order, not an AsyncInferQueue with a Python callback: the
+        callback thread needs the GIL that ``start_async`` on a busy queue holds (deadlocked here).
+        """
+        results: list[dict[str, np.ndarray]] = []
+        with self._queue_lock:  # one set of requests, one batch of feeds at a time
+            if self._queue is None:
+                jobs = int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+                self._queue = [self._compiled.create_infer_request() for _ in range(max(1, jobs))]
+            for start in range(0, len(feeds), len(self._queue)):
+                chunk = list(zip(self._queue, feeds[start: start + len(self._queue)]))
+                for request, feed in chunk:
+                    request.start_async(feed)
+                for request, _ in chunk:
+                    request.wait()
+                    results.append(self._outputs(request))
+        return results
 
     def execution_precisions(self) -> dict[str, list[str]]:
         """Runtime precision per executed layer type, as the CPU plugin reports it."""
@@ -115,4 +153,5 @@ class OpenVinoRuntime(Runtime):
     def close(self) -> None:
         super().close()
         self._local = threading.local()
+        self._queue = None
         self._compiled = None
