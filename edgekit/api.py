@@ -61,6 +61,11 @@ def compile(  # noqa: A001  (the public name; shadows the builtin inside this mo
             random_calibration: calibrate int8 on random inputs; the report says so first.
             preprocess: an ImagePreprocess (or its text) for image-folder calibration/eval data.
             max_accuracy_drop: accuracy points the artifact may lose (int8 default: 1).
+            atol, rtol, min_cosine, min_top1: the user's parity criteria on top of the precision's
+                default rule: ``["1e-3", "logits=1e-2"]`` (a number applies to every output,
+                ``OUTPUT=NUMBER`` to one); ``tolerances={"atol": [...], ...}`` sets them at once.
+            metric: ``package.module:function``, a task metric that must pass (parity/user_metric.py).
+            settings_file: the settings file the CLI applied (recorded in the manifest).
             fallback: leave the most sensitive nodes in float when int8 misses parity.
             quant_config: full control of quantization (op types, per-channel, excluded nodes).
             static_shapes: targets that can specialise (intel-cpu) fix every input at its example

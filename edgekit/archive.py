@@ -8,6 +8,7 @@ is enforced on the bytes actually inflated, not on what the archive claims.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import stat
@@ -23,6 +24,7 @@ from edgekit.errors import BundleError, InputError
 from edgekit.layout import Layout
 from edgekit.locks import hold_dir_lock, remove_unlocked_dirs
 from edgekit.safeio import MAX_JSON_BYTES, check_output_path, file_kind, read_regular
+from edgekit.slim import droppable
 
 ARCHIVE_SUFFIX = SUFFIX + ".zip"
 
@@ -39,8 +41,12 @@ UNPACK_PREFIX = ".unpack-"
 MAX_NAME = 1024
 
 
-def pack(bundle: str | os.PathLike[str], out: str | os.PathLike[str] | None = None, force: bool = False) -> Path:
-    """Writes a verified bundle into one zip file (atomically); returns its path."""
+def pack(bundle: str | os.PathLike[str], out: str | os.PathLike[str] | None = None, force: bool = False,
+         slim: bool = False) -> Path:
+    """Writes a verified bundle into one zip file (atomically); returns its path.
+
+    ``slim``: leave out what no runtime reads (reports, reference graph; see edgekit/slim.py).
+    """
     b = read_bundle(bundle)
     name = b.path.name
     target = Path(out) if out is not None else b.path.with_name(name + ".zip")
@@ -57,8 +63,11 @@ def pack(bundle: str | os.PathLike[str], out: str | os.PathLike[str] | None = No
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
             archive.writestr(MANIFEST, b.raw if b.raw is not None else (b.path / MANIFEST).read_bytes())
-            for rel in sorted(b.manifest["files"]):
+            left_out = set(droppable(b.manifest)) if slim else set()
+            for rel in sorted(set(b.manifest["files"]) - left_out):
                 archive.write(b.path / rel, rel)
+            if slim:
+                archive.writestr(Layout.SLIM, json.dumps({"dropped": sorted(left_out)}, indent=2) + "\n")
             signature = b.path / Layout.SIGNATURE
             if signature.is_file() and not signature.is_symlink():
                 archive.write(signature, Layout.SIGNATURE)

@@ -39,15 +39,58 @@ def candidate_precisions(precision: str, has_calibration: bool) -> list[str]:
             and (p not in NATIVE_FLAGS or p in native)]
 
 
+# "Simpler" = fewer ways to go wrong on a device: full precision before reduced, reduced float
+# before integer, static int8 (calibration data behind it) last; the portable onnxruntime cpu
+# target before the vendor backends. A more complex candidate must earn its place by more than noise.
+PRECISION_RANK = {Precision.FP32: 0, Precision.FP16: 1, Precision.INT8_DYNAMIC: 2, Precision.INT8: 3}
+TARGET_RANK = {"cpu": 0, "intel-cpu": 1, "nvidia-gpu": 2}
+
+
+def simplicity(row: dict[str, Any]) -> tuple[int, int]:
+    """Sort key: lower is simpler (precision first, then target)."""
+    return (PRECISION_RANK.get(row["precision"], len(PRECISION_RANK)), TARGET_RANK.get(row["target"], 9))
+
+
+def spread(row: dict[str, Any]) -> float:
+    """The candidate's own measured noise: p90 - p50 (0 when only p50 was recorded)."""
+    p90 = row.get("p90_ms")
+    return max(0.0, p90 - row["p50_ms"]) if p90 is not None else 0.0
+
+
 def choose(rows: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, str]:
-    """The fastest candidate that passed parity (never one that failed), and why it won."""
+    """The simplest passing candidate not measurably slower than the fastest passing one.
+
+    "Measurably" = its p50 exceeds the fastest's p50 by more than the larger of the two
+    spreads (p90 - p50). Never a candidate that failed parity. Each row gets an ``auto`` note.
+    """
     passing = [r for r in rows if r["parity"] == "pass"]
+    for r in rows:
+        if r["parity"] != "pass":
+            r["auto"] = "failed parity"
     if not passing:
         return None, "no candidate passed parity"
-    winner = min(passing, key=lambda r: r["p50_ms"])
+    fastest = min(passing, key=lambda r: r["p50_ms"])
+    winner = fastest
+    for r in sorted(passing, key=simplicity):
+        margin = max(spread(r), spread(fastest))
+        gap = r["p50_ms"] - fastest["p50_ms"]
+        if gap <= margin:
+            winner = r
+            break
+    for r in passing:
+        gap, margin = r["p50_ms"] - fastest["p50_ms"], max(spread(r), spread(fastest))
+        r["auto"] = ("winner" if r is winner else
+                     f"slower than the fastest by {gap:.3g} ms, more than the spread {margin:.3g} ms"
+                     if gap > margin else "within noise of the fastest, but less simple than the winner")
     faster_failed = [r for r in rows if r["parity"] != "pass" and r["p50_ms"] < winner["p50_ms"]]
-    why = (f"fastest candidate that passed parity: {winner['target']} {winner['precision']} at "
-           f"{winner['p50_ms']:.3f} ms p50 (batch 1), of {len(rows)} measured")
+    label = f"{winner['target']} {winner['precision']} at {winner['p50_ms']:.3f} ms p50 (batch 1)"
+    if winner is fastest:
+        why = f"fastest candidate that passed parity: {label}, of {len(rows)} measured"
+    else:
+        why = (f"simplest candidate that passed parity within noise of the fastest: {label}; "
+               f"{fastest['target']} {fastest['precision']} at {fastest['p50_ms']:.3f} ms is faster by "
+               f"{winner['p50_ms'] - fastest['p50_ms']:.3g} ms, not more than the spread "
+               f"{max(spread(winner), spread(fastest)):.3g} ms (p90-p50); {len(rows)} measured")
     if faster_failed:
         why += "; faster but failed parity: " + ", ".join(f"{r['target']} {r['precision']}" for r in faster_failed)
     return winner, why
@@ -89,6 +132,9 @@ def compile_auto(model: Any, example_inputs: Any, opts: CompileOptions, log: Cal
     if winner is None:
         raise InputError(f"auto: {why}", note="see the candidates above; try --precision fp32 or more data")
     log(f"auto: {why}")
+    for r in rows:
+        p50 = "" if r.get("p50_ms") is None else f"p50 {r['p50_ms']:.3g} ms, p90 {r.get('p90_ms', 0):.3g} ms: "
+        log(f"auto:   {r['target']:<10} {r['precision']:<13} {p50}{r.get('auto') or r.get('reason', '')}")
     selection = {"targets": targets, "precisions": precisions, "candidates": rows, "winner":
                  {"target": winner["target"], "precision": winner["precision"]}, "why": why}
     final = replace(opts, target=tuple(parse_targets(winner["target"])), precision=winner["precision"],

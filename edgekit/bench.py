@@ -7,7 +7,6 @@ then that candidate's alone, and no backend's idle worker threads spin beside an
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -17,13 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import EdgekitError, InputError
+from edgekit.errors import BundleError, EdgekitError, InputError
 from edgekit.layout import Layout
-from edgekit.timing import sample_latencies
+from edgekit.peakmem import peak_rss_mb
+from edgekit.timing import sample_latencies, summarize, threads_label
 
 COLUMNS = ("bundle", "target", "precision", "size_mb", "parity", "key_metric", "p50_ms", "p90_ms", "p99_ms",
            "throughput_per_s", "batch", "first_load_ms", "peak_rss_mb", "speedup_vs_torch",
-           "mode", "throughput_batch1_per_s", "best_batch", "best_batch_per_s")
+           "mode", "throughput_batch1_per_s", "best_batch", "best_batch_per_s", "latency_batch", "threads")
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,8 @@ class BenchRow:
     throughput_batch1_per_s: float | None = None  # --mode throughput: run_many at batch 1
     best_batch: int | None = None  # --mode throughput: the batch size with the most samples/s
     best_batch_per_s: float | None = None
+    latency_batch: int = 1  # p50/p90/p99 are per batch-1 call; throughput runs at ``batch``
+    threads: int | None = None  # None: each backend's default
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -105,7 +107,6 @@ def measure(bundle: str, target: str, options: BenchOptions) -> dict[str, Any]:
         rt.run(many)
         runs += 1
     throughput = size * runs / (time.perf_counter() - t)
-    lat = np.asarray(latencies)
     found: dict[str, Any] = {}
     if options.mode == "throughput":
         from edgekit.timing import measure_throughput
@@ -114,11 +115,9 @@ def measure(bundle: str, target: str, options: BenchOptions) -> dict[str, Any]:
                                    options.time_budget_s)
         throughput, size = found["best_batch_per_s"], found["best_batch"]
     return {
-        **found,
-        "p50_ms": float(np.percentile(lat, 50)), "p90_ms": float(np.percentile(lat, 90)),
-        "p99_ms": float(np.percentile(lat, 99)), "iterations": len(latencies),
+        **found, **summarize(latencies), "latency_batch": 1, "threads": options.threads,
         "throughput_per_s": throughput, "batch": size, "first_load_ms": first_load,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 
@@ -169,7 +168,11 @@ def bench_bundles(bundles: list[str], targets: list[str] | None, options: BenchO
             log(f"benchmarking {b.path.name} on {name} ({i}/{len(plan)})")
         found = _child(str(b.path), name, options)
         if b.path not in parity:
-            parity[b.path] = json.loads(b.file(Layout.PARITY_JSON).read_text())["reports"]
+            try:
+                parity[b.path] = json.loads(b.file(Layout.PARITY_JSON).read_text())["reports"]
+            except (BundleError, OSError):  # a `pack --slim` bundle: only the manifest's verdict
+                passed = (b.manifest.get("parity") or {}).get("passed")
+                parity[b.path] = {t: {"passed": passed, "precision": b.precision} for t in b.target_names}
         report = parity[b.path].get(name, {})
         files = b.manifest["files"]
         size = sum(files[p]["size"] for p in b.target(name)["files"].values())
@@ -182,6 +185,7 @@ def bench_bundles(bundles: list[str], targets: list[str] | None, options: BenchO
             speedup_vs_torch=None if torch_ms is None else torch_ms / found["p50_ms"],
             mode=options.mode, **{k: found.get(k) for k in ("throughput_batch1_per_s", "best_batch",
                                                              "best_batch_per_s")},
+            latency_batch=found.get("latency_batch", 1), threads=options.threads,
         ))
     return rows
 
@@ -202,7 +206,7 @@ def torch_latency(model: Any, weights: str | None, feed: dict[str, np.ndarray], 
     args = [torch.from_numpy(np.ascontiguousarray(v)) for v in feed.values()]
     with torch.inference_mode():
         times = sample_latencies(lambda: module(*args), options.warmup, options.iterations, options.time_budget_s)
-    return float(np.median(times))
+    return float(summarize(times)["p50_ms"])
 
 
 def format_table(rows: list[BenchRow]) -> str:
@@ -217,6 +221,11 @@ def format_table(rows: list[BenchRow]) -> str:
     lines += [f"throughput mode, {r.bundle} {r.target} {r.precision}: {r.throughput_batch1_per_s or 0:.0f} samples/s "
               f"at batch 1, {r.best_batch_per_s:.0f} at batch {r.best_batch} (best)"
               for r in rows if r.mode == "throughput" and r.best_batch_per_s is not None]
+    if rows:
+        batches = sorted({r.batch for r in rows})
+        lines.append(f"p50/p90/p99: per call at batch {rows[0].latency_batch}; thru/s: at batch "
+                     f"{', '.join(map(str, batches))}; {threads_label(rows[0].threads)}; RSS: each candidate's "
+                     "own peak (its own process)")
     return "\n".join(lines)
 
 
@@ -231,22 +240,34 @@ def write_csv(rows: list[BenchRow], path: str | Path) -> None:
 
 
 def plot(rows: list[BenchRow], path: str | Path) -> None:
-    """Latency (p50) against the parity metric that matters: where each candidate sits."""
+    """Latency per candidate: p50 bars with p90/p99 whiskers, coloured by parity verdict, the key
+    parity metric beside each; host, threads and batch in the title."""
     import matplotlib
+
+    from edgekit.hostinfo import fingerprint
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for r in rows:
-        y = 1.0 if r.parity == "pass" else 0.0
-        ax.scatter(r.p50_ms, y, s=40, color="#2b8a3e" if y else "#c92a2a")
-        ax.annotate(f"{r.target} {r.precision}", (r.p50_ms, y), fontsize=7, xytext=(4, 4),
-                    textcoords="offset points", rotation=20)
-    ax.set_xlabel("p50 latency, batch 1 (ms)")
-    ax.set_yticks([0, 1], ["fails parity", "passes parity"])
-    ax.set_ylim(-0.5, 1.8)
-    ax.set_title("latency vs accuracy parity")
+    fig, ax = plt.subplots(figsize=(8, 0.5 * len(rows) + 1.6))
+    labels = [f"{r.bundle} · {r.target} · {r.precision}" for r in rows]
+    ys = list(range(len(rows)))[::-1]
+    colours = ["#2b8a3e" if r.parity == "pass" else "#c92a2a" for r in rows]
+    ax.barh(ys, [r.p50_ms for r in rows], color=colours, alpha=0.8, height=0.6)
+    for y, r, c in zip(ys, rows, colours):
+        ax.plot([r.p50_ms, r.p90_ms], [y, y], color="black", linewidth=1.2)
+        ax.plot([r.p90_ms, r.p99_ms], [y, y], color="black", linewidth=0.6, linestyle=":")
+        ax.plot([r.p90_ms], [y], marker="|", color="black", markersize=10)
+        ax.plot([r.p99_ms], [y], marker="|", color="black", markersize=6)
+        ax.annotate(f" {r.parity}: {r.key_metric}", (r.p99_ms, y), va="center", fontsize=7, color=c)
+    ax.set_yticks(ys, labels, fontsize=8)
+    ax.set_xlabel("latency per call, ms (bar: p50; whiskers: p90, p99)")
+    ax.set_xlim(0, max(r.p99_ms for r in rows) * 1.8)
+    threads = threads_label(rows[0].threads) if rows else ""
+    host = fingerprint()
+    batch = rows[0].latency_batch if rows else 1
+    ax.set_title(f"{host['cpu'] or host['machine']} ({host['cores']} cores), batch {batch}, "
+                 f"{threads}; green passes parity, red fails", fontsize=9)
     fig.savefig(str(path), bbox_inches="tight")
     plt.close(fig)
 

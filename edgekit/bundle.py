@@ -115,7 +115,13 @@ class Bundle:
         """The path of a file the manifest lists; refuses anything else."""
         if relpath not in self.manifest["files"]:
             raise BundleError(f"bundle {self.path} does not list file '{relpath}' in its manifest")
-        return _safe_join(self.path, relpath)
+        path = _safe_join(self.path, relpath)
+        if not path.exists():
+            from edgekit.slim import SLIM_FILE, missing_note
+
+            if (self.path / SLIM_FILE).is_file():
+                raise BundleError(f"bundle {self.path.name} has no '{relpath}'", note=missing_note(relpath))
+        return path
 
 
 def safe_relpath(relpath: str) -> tuple[str, ...]:
@@ -182,7 +188,12 @@ def read_bundle(path: str | os.PathLike[str], verify: bool = True) -> Bundle:
         raise BundleError(f"bundle manifest {manifest_path} is not valid JSON: {err}") from err
     _validate_manifest(root, manifest)
     bundle = Bundle(root.resolve(), manifest, raw=raw)
+    from edgekit.slim import dropped_files
+
+    skipped = dropped_files(root, manifest)  # a `pack --slim` bundle lacks its reports, by design
     for relpath, entry in manifest["files"].items():
+        if relpath in skipped:
+            continue
         file = _safe_join(bundle.path, relpath)
         if not file.is_file():
             raise BundleError(f"bundle {root} is incomplete: '{relpath}' is missing")
@@ -347,11 +358,14 @@ def staged_bundle(out: Path) -> Iterator[Path]:
 
 def commit_bundle(staging: Path, out: Path, manifest: dict[str, Any],
                   verify: Callable[[Path], None] | None = None) -> None:
-    """Hashes the staged files, writes the manifest last, checks the result with ``verify``
-    (it raises to keep the old bundle), then swaps it into place atomically."""
+    """Folds identical target files into the root, hashes the staged files, writes the manifest
+    last, checks the result with ``verify`` (it raises to keep the old bundle), then swaps it
+    into place atomically."""
+    from edgekit.dedupe import dedupe_targets
     from edgekit.locks import hold_dir_lock
     from edgekit.replace import kill_point, replace_dir
 
+    manifest = dedupe_targets(staging, manifest)  # identical files stored once
     manifest = dict(manifest, files=hash_tree(staging))
     write_atomic(staging / MANIFEST, (json.dumps(manifest, indent=2, default=str) + "\n").encode())
     kill_point("manifest-written")

@@ -31,6 +31,19 @@ def _echo_err(message: str) -> None:
     click.echo(message, err=True)
 
 
+def _lower(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Target and precision names are case-insensitive (``--precision INT8``)."""
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _open_bundle(path: str) -> Any:
+    """A bundle folder or a packed ``.edgekit.zip`` (unpacked into the user cache, as load does)."""
+    from edgekit.archive import bundle_folder
+    from edgekit.bundle import read_bundle
+
+    return read_bundle(bundle_folder(path))
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--debug", is_flag=True, help="Show tracebacks for user errors too.")
 @click.version_option(package_name="edgekit", message="edgekit %(version)s")
@@ -39,10 +52,12 @@ def cli(ctx: click.Context, debug: bool) -> None:
     """edgekit: a trained model in, a verified edge artifact out."""
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
-    if ctx.invoked_subcommand == "compile":  # only the command that uses settings may fail on them
-        from edgekit.config import load_config
+    from edgekit.config import load_settings
 
-        ctx.default_map = load_config(Path.cwd())
+    # Read for every command, but only the commands that use it (compile) fail on an error in it.
+    settings = load_settings(Path.cwd())
+    ctx.obj["settings"] = settings
+    ctx.default_map = {"compile": settings.defaults} if settings.defaults else None
 
 
 def _option_decorators(flags: tuple[str, ...] | None = None,
@@ -57,7 +72,7 @@ def _option_decorators(flags: tuple[str, ...] | None = None,
     def decorate(fn: Callable[..., Any]) -> Any:
         for opt in reversed(chosen):
             kwargs: dict[str, Any] = {"help": (helps or {}).get(opt.flag, opt.help) or None,
-                                      "metavar": opt.metavar}
+                                      "metavar": opt.metavar, "callback": _lower if opt.lower else None}
             if opt.kind == "flag":
                 kwargs["is_flag"] = True
             elif opt.multiple:
@@ -75,15 +90,29 @@ def _option_decorators(flags: tuple[str, ...] | None = None,
 
 
 @cli.command("compile")
-@click.argument("model")
+@click.argument("model", required=False)
 @_option_decorators()
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
-def compile_cmd(model: str, as_json: bool, **params: Any) -> None:
+def compile_cmd(model: str | None, as_json: bool, **params: Any) -> None:
     """Compile MODEL (.onnx, TorchScript, .pt2, or package.module:factory) into a verified bundle."""
+    from dataclasses import replace
+
+    from edgekit.config import Settings
+
+    settings = (click.get_current_context().obj or {}).get("settings") or Settings()
+    settings.for_command()  # a bad settings file stops the command that reads it
+    if not model:
+        raise InputError("no MODEL given", note="pass it, or set `model` in [tool.edgekit] or edgekit.toml")
+    if settings.defaults and not as_json:
+        _echo_err(f"settings: {settings.origin}")
+    from edgekit.extras import require_compile
+
+    require_compile("edgekit compile")
     from edgekit.api import compile as compile_api
     from edgekit.compiler.options import CompileOptions
 
-    art = compile_api(model, options=CompileOptions.from_cli(params), log=None if as_json else _echo_err)
+    opts = replace(CompileOptions.from_cli(params), settings_file=settings.origin if settings.defaults else None)
+    art = compile_api(model, options=opts, log=None if as_json else _echo_err)
     if as_json:
         click.echo(json.dumps({"bundle": str(art.path), "passed": art.passed,
                                "reports": {n: r.to_dict() for n, r in art.reports.items()}}, indent=2))
@@ -107,18 +136,22 @@ def compile_cmd(model: str, as_json: bool, **params: Any) -> None:
 @click.argument("bundle", type=click.Path())
 @click.option("--against", metavar="MODEL", help="Original model to compare with (default: golden samples).")
 @click.option("--weights", type=click.Path(dir_okay=False), help="State dict for a factory --against.")
-@click.option("--data", metavar="DATA", help="Data to compare on (needs --against).")
+@click.option("--data", "--eval", "data", metavar="DATA", help="Data to compare on (needs --against).")
 @click.option("--target", help="Which of the bundle's targets to check.")
 @click.option("--verify-key", type=click.Path(dir_okay=False), help="Refuse the bundle unless this key signed it.")
 @click.option("--report", "report_file", type=click.Path(dir_okay=False),
               help="Write the report: .json, .md or .html (by the file's suffix).")
 @click.option("--junit", type=click.Path(dir_okay=False), help="Write the verdicts as JUnit XML.")
+@click.option("--save-inputs", type=click.Path(file_okay=False), metavar="DIR",
+              help="Write the inputs this check compared to DIR, to reproduce it elsewhere.")
+@click.option("--load-inputs", type=click.Path(file_okay=False), metavar="DIR",
+              help="Compare on inputs written by --save-inputs (with --against).")
 @click.option("--layers", is_flag=True, help="Find the layer where accuracy was lost (fp32 graph vs artifact).")
 @_option_decorators(("allow-pickle",))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 def check_cmd(bundle: str, against: str | None, weights: str | None, data: str | None, target: str | None,
-              verify_key: str | None, report_file: str | None, junit: str | None, layers: bool,
-              allow_pickle: bool, as_json: bool) -> None:
+              verify_key: str | None, report_file: str | None, junit: str | None, save_inputs: str | None,
+              load_inputs: str | None, layers: bool, allow_pickle: bool, as_json: bool) -> None:
     """Re-run parity on BUNDLE: its golden samples on this host, or against the original model."""
     from edgekit.api import check
     from edgekit.safeio import check_output_path
@@ -126,12 +159,23 @@ def check_cmd(bundle: str, against: str | None, weights: str | None, data: str |
     for path_value, flag in ((report_file, "--report"), (junit, "--junit")):
         if path_value:
             check_output_path(path_value, flag)  # before the check runs
+    if load_inputs:
+        from edgekit.parity.saved_inputs import inputs_folder
+
+        if data:
+            raise InputError("give --data or --load-inputs, not both")
+        data = str(inputs_folder(load_inputs))
+    if save_inputs and Path(save_inputs).is_dir() and any(Path(save_inputs).iterdir()):
+        raise InputError(f"--save-inputs folder '{save_inputs}' is not empty", note="give a new or empty folder")
     if layers:
         from edgekit.api import check_layers
         from edgekit.parity.layers import format_layers
 
-        against_onnx = against if against and against.endswith(".onnx") else None
-        result = check_layers(bundle, against_onnx, data, target=target)
+        if against and not against.endswith(".onnx"):
+            raise InputError(f"--layers compares ONNX graphs tensor by tensor; --against '{against}' is not an "
+                             ".onnx file", note="export it to .onnx and pass that, or compile with --keep-fp32 "
+                             "and leave out --against")
+        result = check_layers(bundle, against, data, target=target)
         if as_json:
             click.echo(json.dumps(result, indent=2, default=str))
         else:
@@ -140,6 +184,12 @@ def check_cmd(bundle: str, against: str | None, weights: str | None, data: str |
     report = check(bundle, against, data, target=target, weights=weights, verify_key=verify_key,
                    allow_pickle=allow_pickle)
     name = report.candidate.split(" ")[0]
+    if save_inputs:
+        from edgekit.parity.saved_inputs import check_batches
+        from edgekit.parity.saved_inputs import save_inputs as write_inputs
+
+        count = write_inputs(save_inputs, check_batches(_open_bundle(bundle), name, data))
+        _echo_err(f"wrote {count} input batch(es) to {save_inputs}")
     if report_file:
         from edgekit.parity.writer import markdown, parity_document
 
@@ -147,10 +197,9 @@ def check_cmd(bundle: str, against: str | None, weights: str | None, data: str |
         if path.suffix == ".json":
             path.write_text(json.dumps(parity_document({name: report}), indent=2, allow_nan=False) + "\n")
         elif path.suffix in (".html", ".htm"):
-            from edgekit.bundle import read_bundle
             from edgekit.parity.html import render
 
-            path.write_text(render({name: report}, read_bundle(bundle, verify=False).manifest), encoding="utf-8")
+            path.write_text(render({name: report}, _open_bundle(bundle).manifest), encoding="utf-8")
         else:
             path.write_text(markdown({name: report}))
     if junit:
@@ -160,6 +209,7 @@ def check_cmd(bundle: str, against: str | None, weights: str | None, data: str |
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
+        click.echo(f"checked {report.candidate}")
         click.echo(report.summary())
         for failure in report.failures:
             click.echo(f"  failure: {failure}")
@@ -177,8 +227,9 @@ def check_cmd(bundle: str, against: str | None, weights: str | None, data: str |
 @click.option("--target", help="Run on exactly this target.")
 @click.option("--accept-failed", is_flag=True, help="Run a bundle that failed parity.")
 @click.option("--verify-key", type=click.Path(dir_okay=False), help="Refuse the bundle unless this key signed it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the target and the outputs (full values) as JSON.")
 def run_cmd(bundle: str, input_: tuple[str, ...], output: str | None, target: str | None,
-            accept_failed: bool, verify_key: str | None) -> None:
+            accept_failed: bool, verify_key: str | None, as_json: bool) -> None:
     """Run BUNDLE on inputs from .npy files."""
     import numpy as np
 
@@ -198,7 +249,13 @@ def run_cmd(bundle: str, input_: tuple[str, ...], output: str | None, target: st
     outputs = rt.run(feed)
     if output:
         np.savez(output, **outputs)
-        click.echo(f"wrote {len(outputs)} output(s) to {output}")
+        if not as_json:
+            click.echo(f"wrote {len(outputs)} output(s) to {output}")
+    if as_json:
+        click.echo(json.dumps({"target": rt.target, "target_reason": rt.target_reason, "outputs": {
+            name: {"dtype": str(arr.dtype), "shape": list(arr.shape), "values": np.asarray(arr).tolist()}
+            for name, arr in outputs.items()}}))
+        return
     for name, arr in outputs.items():
         flat = np.asarray(arr).reshape(-1)
         preview = np.array2string(flat[:8], precision=5, separator=", ")
@@ -210,11 +267,9 @@ def run_cmd(bundle: str, input_: tuple[str, ...], output: str | None, target: st
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 def inspect_cmd(bundle: str, as_json: bool) -> None:
     """Show BUNDLE's signature, targets, precision, sizes, parity, and build host vs this host."""
-    from edgekit.archive import bundle_folder
-    from edgekit.bundle import read_bundle
     from edgekit.describe import describe
 
-    b = read_bundle(bundle_folder(bundle))
+    b = _open_bundle(bundle)
     if as_json:
         click.echo(json.dumps(b.manifest, indent=2))
     else:
@@ -223,8 +278,10 @@ def inspect_cmd(bundle: str, as_json: bool) -> None:
 
 @cli.command("bench")
 @click.argument("items", nargs=-1, required=True, metavar="BUNDLE…|MODEL")
-@click.option("--targets", help="Targets to measure (default: every one the bundles have / this host runs).")
-@click.option("--precisions", default="fp32", show_default=True, help="For a MODEL: precisions to build.")
+@click.option("--targets", "--target", "targets", callback=_lower,
+              help="Targets to measure (default: every one the bundles have / this host runs).")
+@click.option("--precisions", "--precision", "precisions", default="fp32", callback=_lower,
+              show_default=True, help="For a MODEL: precisions to build.")
 @click.option("--against", metavar="MODEL", help="torch model for the speed-up column (a MODEL is its own).")
 @_option_decorators(BENCH_SHARED, BENCH_HELP)
 @click.option("--batch", default=8, show_default=True, type=int, help="Batch size of the throughput column.")
@@ -256,6 +313,12 @@ def bench_cmd(items: tuple[str, ...], targets: str | None, precisions: str, agai
         if path_value:
             check_output_path(path_value, flag)
     options = bench.BenchOptions(warmup, iterations, time_budget, batch, threads, mode=mode)
+    from edgekit import extras
+
+    if plot_file:
+        extras.require_plotting("bench --plot")
+    if (len(items) == 1 and not _is_bundle(items[0])) or against:
+        extras.require_compile("bench MODEL" if not against else "bench --against")
     target_list = [t.strip() for t in targets.split(",")] if targets else None
     log = None if as_json else _echo_err
     with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as tmp:
@@ -272,12 +335,10 @@ def bench_cmd(items: tuple[str, ...], targets: str | None, precisions: str, agai
                 art = compile_api(items[0], target=target_list or "cpu", precision=precision,
                                   out=Path(tmp) / f"{precision}.edgekit", **cli_keywords(params, BENCH_SHARED))
                 bundles.append(str(art.path))
+        bundles = [str(_open_bundle(b).path) if b.endswith(".zip") else b for b in bundles]  # packed ones too
         torch_ms = None
         if reference is not None:
-            from edgekit.archive import bundle_folder
-            from edgekit.bundle import read_bundle
-
-            feed, _, _ = bench.bench_feeds(read_bundle(bundle_folder(bundles[0])), batch)
+            feed, _, _ = bench.bench_feeds(_open_bundle(bundles[0]), batch)
             torch_ms = bench.torch_latency(reference, params["weights"], feed, options, params["allow_pickle"])
         rows = bench.bench_bundles(bundles, target_list, options, torch_ms, log)
     if csv_file:
@@ -301,11 +362,22 @@ def _is_bundle(item: str) -> bool:
 @click.argument("bundle", type=click.Path())
 @click.option("--out", type=click.Path(dir_okay=False), help="Archive to write (NAME.edgekit.zip).")
 @click.option("--force", is_flag=True, help="Replace an existing archive.")
-def pack_cmd(bundle: str, out: str | None, force: bool) -> None:
+@click.option("--slim", is_flag=True, help="Leave out what an app does not need: reports, reference graph "
+              "(the signature stays valid).")
+def pack_cmd(bundle: str, out: str | None, force: bool, slim: bool) -> None:
     """Pack a verified BUNDLE into one NAME.edgekit.zip for shipping (load reads it directly)."""
     from edgekit.archive import pack
 
-    click.echo(f"archive: {pack(bundle, out, force)}")
+    path = pack(bundle, out, force, slim=slim)
+    if slim:
+        from edgekit.bundle import read_bundle
+        from edgekit.slim import droppable
+
+        m = read_bundle(bundle, verify=False).manifest
+        left = droppable(m)
+        saved = sum(m["files"][p]["size"] for p in left)
+        click.echo(f"left out {len(left)} file(s), {saved / 1e6:.2f} MB: {', '.join(left) or 'none'}")
+    click.echo(f"archive: {path} ({path.stat().st_size / 1e6:.2f} MB)")
 
 
 @cli.command("keygen")
@@ -417,12 +489,16 @@ def main(argv: list[str] | None = None) -> int:
     if bad is not None:  # no path or value can hold one; click would fail deep in os.stat
         _echo_err(f"error: argument {bad!r} contains a NUL byte; expected a path or value without one")
         return 2
+    if not args:  # bare `edgekit`: the usage, as asked for, not as an error
+        args = ["--help"]
     try:
-        result = cli.main(args=argv, prog_name="edgekit", standalone_mode=False)
+        result = cli.main(args=args, prog_name="edgekit", standalone_mode=False)
     except EdgekitError as err:
         if debug:
             raise
-        _echo_err(f"error: {err}")
+        from edgekit.messages import for_cli
+
+        _echo_err(f"error: {for_cli(str(err))}")
         return err.exit_code
     except click.exceptions.Exit as err:
         return err.exit_code

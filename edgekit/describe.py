@@ -13,6 +13,21 @@ def bundle_size(path: Path) -> int:
     return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
 
 
+def load_choice(bundle: Bundle) -> str:
+    """Which target ``edgekit.load`` would take here with none asked for, and why."""
+    from edgekit.runtimes import runtime_class
+    from edgekit.runtimes.choice import order_targets
+
+    order, why = order_targets(bundle.manifest, list(bundle.target_names))
+    skipped = []
+    for name in order:
+        reason = runtime_class(name).probe()
+        if reason is None:
+            return f"{name}: {why}" + (f"; skipped {'; '.join(skipped)}" if skipped else "")
+        skipped.append(f"{name}: {reason}")
+    return "none of its targets can run here (" + "; ".join(skipped) + ")"
+
+
 def describe(bundle: Bundle) -> str:
     m = bundle.manifest
     files = m["files"]
@@ -35,10 +50,16 @@ def describe(bundle: Bundle) -> str:
             for name, prof in (t.get("profiles") or {}).items():
                 dims = [str(a) if a == b else f"{a}..{b}" for a, b in zip(prof.get("min", []), prof.get("max", []))]
                 lines.append(f"    profile {name}: [{', '.join(dims)}], tuned for {prof.get('opt')}")
+    lines.append(f"loads      {load_choice(bundle)}")
     total = sum(f["size"] for f in files.values())
     lines.append(f"size       {total / 1e6:.2f} MB in {len(files)} files")
     signed = (bundle.path / Layout.SIGNATURE).is_file()
     lines.append(f"signed     {'yes (Ed25519; verify with --verify-key)' if signed else 'no'}")
+    from edgekit.slim import dropped_files
+
+    slim = dropped_files(bundle.path, m)
+    if slim:
+        lines.append(f"slim       left out by pack --slim: {', '.join(sorted(slim))}")
     parity = m.get("parity") or {}
     verdict = {True: "PASSED", False: "FAILED", None: "unknown"}[parity.get("passed")]
     lines.append(f"parity     {verdict}")

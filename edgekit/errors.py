@@ -15,7 +15,13 @@ class EdgekitError(Exception):
     def __init__(self, message: str, note: str | None = None) -> None:
         self.message = message
         self.note = note
-        super().__init__(message if note is None else f"{message} Note: {note}")
+        super().__init__(message if note is None else f"{_sentence(message)} Note: {note}")
+
+
+def _sentence(text: str) -> str:
+    """A message that ends as a sentence, so that a following note does not run into it."""
+    stripped = text.rstrip()
+    return stripped if stripped.endswith((".", "!", "?", ":")) else f"{stripped}."
 
 
 def one_line(value: object, limit: int | None = None) -> str:

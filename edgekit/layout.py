@@ -20,3 +20,4 @@ class Layout:
     PARITY_MD = "parity.md"
     PARITY_HTML = "parity.html"
     SIGNATURE = "signature.json"
+    SLIM = "slim.json"  # written by `pack --slim`: the files it left out

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import logging
 import os
 import shutil
@@ -26,6 +27,7 @@ from edgekit.errors import BundleError
 from edgekit.layout import Layout
 from edgekit.locks import hold_dir_lock, remove_unlocked_dirs
 from edgekit.safeio import MAX_JSON_BYTES, loads_json, read_regular
+from edgekit.slim import SLIM_FILE, dropped_files
 
 log = logging.getLogger("edgekit.snapshot")
 SIGNATURE_FILE = Layout.SIGNATURE
@@ -60,9 +62,14 @@ def verified_snapshot(path: str | os.PathLike[str], verify_key: Any = None) -> B
     snap = Path(tempfile.mkdtemp(prefix=f"{SNAPSHOT_PREFIX}{os.getpid()}-"))  # mode 0700
     lock = hold_dir_lock(snap)
     try:
+        skipped = dropped_files(root, manifest)  # a `pack --slim` bundle lacks its reports, by design
         for relpath, entry in manifest["files"].items():
+            if relpath in skipped:
+                continue
             parts = safe_relpath(relpath)
             copy_verified(root.joinpath(*parts), snap.joinpath(*parts), relpath, entry)
+        if skipped:
+            (snap / SLIM_FILE).write_text(json.dumps({"dropped": sorted(skipped)}) + "\n", encoding="utf-8")
         (snap / MANIFEST).write_bytes(raw)
         if signature is not None:
             (snap / SIGNATURE_FILE).write_bytes(signature)

@@ -1,13 +1,17 @@
-"""Timing, in one place: every latency edgekit reports or judges is measured here.
+"""Timing, in one place: every latency edgekit reports or judges is measured here, batch 1,
+with the batch and thread count recorded beside the figure.
 
 - ``sample_latencies``: a warmed-up loop of single calls under an iteration and time budget
   (``edgekit bench`` runs it in a fresh child process per candidate, see ``bench.measure``).
-- ``median_latency``: a short back-to-back median, for the compile-time speed note.
 - ``interleaved``: contenders take turns in blocks, in a rotating order, so that machine noise
-  (frequency changes, a neighbour's load) hits every contender alike (``benchmarks/``).
-  Blocks, not single calls: onnxruntime's and OpenVINO's worker threads spin for a while after
-  each run, and alternating call by call makes each contender compete with the last one's
-  spinning threads. The first 50 ms of every block are not timed, for the same reason.
+  (frequency changes, a neighbour's load) hits every contender alike: the compile-time
+  "slower than fp32" verdict and each target's own speed record (``compiler/speed.py``), and
+  ``benchmarks/``. Blocks, not single calls: onnxruntime's and OpenVINO's worker threads spin
+  for a while after each run, and alternating call by call makes each contender compete with
+  the last one's spinning threads. The first 50 ms of every block are not timed, for the same
+  reason.
+- ``batch_one``, ``summarize``, ``threads_label``: the batch-1 feed, the percentiles and the
+  thread wording that bench and the compile-time verdict share.
 - ``measure_throughput``: samples/s through ``run_many`` (all cores busy) at batch 1 and at every
   batch size the model takes, for ``edgekit bench --mode throughput``. Server-side users care
   about samples/s, not one call's latency: OpenVINO's THROUGHPUT hint runs several infer
@@ -19,10 +23,23 @@ from __future__ import annotations
 import os
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
+
 THROUGHPUT_BATCHES = (1, 2, 4, 8, 16, 32)
+Feed = dict[str, np.ndarray]
+
+
+def batch_one(feed: Feed, specs: Sequence[Any]) -> Feed:
+    """The first sample of every input whose batch axis is dynamic (static inputs as they are)."""
+    out = {}
+    for spec in specs:
+        arr = feed[spec.name]
+        dynamic = bool(spec.shape) and isinstance(spec.shape[0], str)
+        out[spec.name] = arr[:1] if dynamic else arr
+    return out
 
 
 def sample_latencies(fn: Callable[[], object], warmup: int, iterations: int, time_budget_s: float) -> list[float]:
@@ -36,18 +53,6 @@ def sample_latencies(fn: Callable[[], object], warmup: int, iterations: int, tim
         fn()
         latencies.append((time.perf_counter() - start) * 1e3)
     return latencies
-
-
-def median_latency(fn: Callable[[], object], repeats: int = 20, warmup: int = 3) -> float:
-    """Median milliseconds of ``fn()`` after a short warm-up."""
-    for _ in range(warmup):
-        fn()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1e3)
-    return median(samples)
 
 
 def interleaved(contenders: dict[str, Callable[[], object]], warmup: int = 5, rounds: int = 5,
@@ -69,6 +74,17 @@ def interleaved(contenders: dict[str, Callable[[], object]], warmup: int = 5, ro
                 fn()
                 samples[name].append((time.perf_counter() - start) * 1e3)
     return samples
+
+
+def summarize(samples: Sequence[float]) -> dict[str, float | int]:
+    """p50/p90/p99 and the sample count, as bench rows and speed records carry them."""
+    lat = np.asarray(samples, dtype=float)
+    return {"p50_ms": float(np.percentile(lat, 50)), "p90_ms": float(np.percentile(lat, 90)),
+            "p99_ms": float(np.percentile(lat, 99)), "iterations": int(lat.size)}
+
+
+def threads_label(threads: int | None) -> str:
+    return f"{threads} threads" if threads else "backend default threads"
 
 
 def median(values: list[float]) -> float:

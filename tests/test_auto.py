@@ -50,5 +50,10 @@ def test_auto_builds_measures_and_ships_the_winner(tmp_path, digits_data) -> Non
     assert [t["name"] for t in manifest["targets"]] == [winner["target"]]
     assert manifest["precision"] == winner["precision"] and manifest["parity"]["passed"]
     best = min((c for c in measured if c["parity"] == "pass"), key=lambda c: c["p50_ms"])
-    assert (best["target"], best["precision"]) == (winner["target"], winner["precision"])
-    assert "fastest candidate that passed parity" in selection["why"]
+    chosen = next(c for c in measured if (c["target"], c["precision"]) == (winner["target"], winner["precision"]))
+    assert chosen["auto"] == "winner" and all(c.get("auto") for c in measured)
+    if chosen is not best:  # only a simpler candidate within the measured noise may displace the fastest
+        spread = max(chosen["p90_ms"] - chosen["p50_ms"], best["p90_ms"] - best["p50_ms"])
+        assert chosen["p50_ms"] - best["p50_ms"] <= spread and "within noise" in selection["why"]
+    else:
+        assert "fastest candidate that passed parity" in selection["why"]

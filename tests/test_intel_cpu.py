@@ -34,9 +34,13 @@ def test_both_targets_pass_with_accuracy(two_target_bundle) -> None:
         assert acc.samples == 360 and abs(acc.drop) <= 1.0
 
 
-def test_load_prefers_intel_cpu_and_obeys_explicit_target(two_target_bundle) -> None:
-    assert edgekit.load(two_target_bundle.path).backend == "openvino"
+def test_load_prefers_the_target_measured_fastest_and_obeys_explicit_target(two_target_bundle) -> None:
+    # Issue 16: not "most specialised" (intel-cpu) blindly, but the one this bundle timed fastest here.
+    speeds = {t["name"]: t["speed"]["ms"] for t in two_target_bundle.manifest["targets"]}
+    rt = edgekit.load(two_target_bundle.path)
+    assert rt.target == min(speeds, key=speeds.__getitem__) and "measured fastest" in rt.target_reason
     assert edgekit.load(two_target_bundle.path, target="cpu").backend == "onnxruntime"
+    assert edgekit.load(two_target_bundle.path, target="intel-cpu").backend == "openvino"
 
 
 def test_fp32_bundle_executes_in_f32(two_target_bundle) -> None:

@@ -14,6 +14,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "edgekit"
 # Higher imports lower (or the same layer); a module takes the layer of its longest listed prefix.
 LAYERS: dict[str, int] = {
     "edgekit": 10, "edgekit.__main__": 10, "edgekit.cli": 10, "edgekit.config": 10,
+    "edgekit.extras": 10, "edgekit.messages": 10,  # the CLI's extras check and message wording
     "edgekit.matrix": 9,  # release builds over many compiles (local pool or Ray), above one compile
     "edgekit.api": 8,
     "edgekit.auto": 7, "edgekit.bench": 7, "edgekit.describe": 7,
@@ -21,7 +22,7 @@ LAYERS: dict[str, int] = {
     "edgekit.targets": 5,
     # parity tools that run models or write reports
     "edgekit.parity.against": 5, "edgekit.parity.layers": 5, "edgekit.parity.writer": 5,
-    "edgekit.parity.html": 5, "edgekit.parity.junit": 5,
+    "edgekit.parity.html": 5, "edgekit.parity.junit": 5, "edgekit.parity.summary_md": 5,
     "edgekit.runtimes": 4,
     # the parity verdict (rules, metrics, compare, golden samples): a runtime re-checks itself with it
     "edgekit.parity": 3,
@@ -30,10 +31,11 @@ LAYERS: dict[str, int] = {
     "edgekit.backends.tensorrt.target": 5,
     "edgekit.data": 2, "edgekit.models": 2, "edgekit.archive": 2, "edgekit.signing": 2,
     "edgekit.snapshot": 2,  # load()'s verified private copy: reads the bundle, checks its signature
-    "edgekit.bundle": 1,
+    "edgekit.bundle": 1, "edgekit.dedupe": 1, "edgekit.slim": 1,
     "edgekit.errors": 0, "edgekit.deps": 0, "edgekit.signature": 0, "edgekit.hostinfo": 0,
     "edgekit.cache": 0, "edgekit.user_code": 0, "edgekit.onnxio": 0, "edgekit.timing": 0,
     "edgekit.layout": 0, "edgekit.precision": 0, "edgekit.registry": 0, "edgekit.native": 0,
+    "edgekit.peakmem": 0,
     "edgekit.safeio": 0, "edgekit.locks": 0, "edgekit.replace": 0,  # untrusted reads, flocks, atomic swap
 }
 

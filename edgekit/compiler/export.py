@@ -234,6 +234,13 @@ def _quietly(fn: Callable[..., None], *args: Any) -> None:
 
 
 def _summary(err: BaseException) -> str:
-    text = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(err)).split())
+    """The exporter's real reason: torch wraps it in generic "step 3/3 … next steps" text, so the
+    innermost cause comes first, then the wrapper's name."""
+    chain = [err]
+    while (chain[-1].__cause__ or chain[-1].__context__) is not None and len(chain) < 10:
+        chain.append(chain[-1].__cause__ or chain[-1].__context__)  # type: ignore[arg-type]
+    root = chain[-1]
+    text = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(root)).split())
     text = text if len(text) < 400 else text[:400] + "…"
-    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+    found = f"{type(root).__name__}: {text}" if text else type(root).__name__
+    return found if root is err else f"{found} (raised as {type(err).__name__})"

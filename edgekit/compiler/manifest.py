@@ -18,6 +18,7 @@ from edgekit.compiler.prepare import Prepared
 from edgekit.hostinfo import fingerprint, library_versions
 from edgekit.layout import Layout
 from edgekit.parity.report import ParityReport
+from edgekit.parity.user_rule import UserRule
 
 
 def assemble_manifest(build: Build, prep: Prepared, signature: dict[str, Any], entries: list[dict[str, Any]],
@@ -58,8 +59,12 @@ def assemble_manifest(build: Build, prep: Prepared, signature: dict[str, Any], e
         "toolchain": versions,
         "notes": list(notes),
     }
+    if isinstance(build.rule, UserRule):  # the device's golden check holds to the same criteria
+        manifest["parity"]["user_rule"] = build.rule.to_dict()
     if opts.selection is not None:
         manifest["selection"] = dict(opts.selection)
+    if opts.settings_file is not None:
+        manifest["settings_file"] = opts.settings_file
     if notes and notes[0].startswith("WARNING"):
         manifest = {"warning": notes[0], **manifest}  # the first thing a reader sees
     return manifest_warning(manifest, entries)  # int8 that does not pay for itself: said first too

@@ -49,6 +49,7 @@ class Option:
     negate: bool = False
     choices: tuple[str, ...] = ()
     show_default: bool = False
+    lower: bool = False  # case-insensitive on the command line (``--precision INT8``)
     minimum: int | None = None  # an int option's smallest value (click refuses less, exit 2)
 
     @property
@@ -64,9 +65,11 @@ class Option:
 
 
 COMPILE_OPTIONS: tuple[Option, ...] = (
-    Option("target", "target", "cpu", "Target(s), comma-separated.", show_default=True),
+    Option("target", "target", "cpu", "Target(s), comma-separated: cpu, intel-cpu, nvidia-gpu or auto.",
+           show_default=True, lower=True),
     Option("precision", "precision", "fp32", "fp32, fp16, int8, int8-dynamic, bf16 (intel-cpu on CPUs with "
-           "AVX512_BF16/AMX) or auto.", show_default=True),
+           "AVX512_BF16/AMX) or auto.", show_default=True,
+           lower=True),
     Option("input", "inputs", (), "An input's example shape, e.g. x:1x3x224x224:float32 (repeat per input).",
            metavar="NAME:SHAPE[:DTYPE]", multiple=True),
     Option("dynamic", "dynamic", (), "Mark an input axis dynamic, e.g. x:0 (repeatable); MIN:OPT:MAX sizes set "
@@ -86,6 +89,15 @@ COMPILE_OPTIONS: tuple[Option, ...] = (
     Option("preprocess", "preprocess", None, PREPROCESS_HELP, metavar="SPEC"),
     Option("max-accuracy-drop", "max_accuracy_drop", None,
            "Accuracy points the artifact may lose (int8 default 1).", kind="float"),
+    # The user's parity rule (parity/user_rule.py): N for every output, OUTPUT=N for one; repeatable.
+    Option("atol", "atol", (), "Absolute tolerance, for every output or one (repeatable); replaces the "
+           "precision's default.", metavar="[OUTPUT=]N", multiple=True),
+    Option("rtol", "rtol", (), "Relative tolerance, as --atol.", metavar="[OUTPUT=]N", multiple=True),
+    Option("min-cosine", "min_cosine", (), "Least cosine similarity per sample.", metavar="[OUTPUT=]N",
+           multiple=True),
+    Option("min-top1", "min_top1", (), "Least top-1 agreement (0..1).", metavar="[OUTPUT=]N", multiple=True),
+    Option("metric", "metric", None, "Your task metric: f(reference, artifact, labels) -> {name: number, "
+           "'passed': bool}; gates the build.", metavar="MODULE:FUNCTION"),
     Option("no-fallback", "fallback", True,
            "Do not leave sensitive nodes in float when int8 misses parity.", kind="flag", negate=True),
     Option("junit", "junit", None, "Also write parity as JUnit XML to this file.", kind="file"),
@@ -103,6 +115,7 @@ COMPILE_OPTIONS: tuple[Option, ...] = (
 )
 OPTIONS_BY_FLAG = {o.flag: o for o in COMPILE_OPTIONS}
 KEYWORDS = tuple(o.keyword for o in COMPILE_OPTIONS)
+TOLERANCE_KEYWORDS = ("atol", "rtol", "min_cosine", "min_top1")  # = parity.user_rule.CRITERIA
 
 
 @dataclass(frozen=True)
@@ -154,6 +167,11 @@ class CompileOptions:
     random_calibration: bool = False
     preprocess: Any = None
     max_accuracy_drop: float | None = None
+    atol: tuple[str, ...] = ()
+    rtol: tuple[str, ...] = ()
+    min_cosine: tuple[str, ...] = ()
+    min_top1: tuple[str, ...] = ()
+    metric: str | None = None
     fallback: bool = True
     junit: Path | None = None
     keep_fp32: bool = False
@@ -167,6 +185,8 @@ class CompileOptions:
     seed: int = 0
     quant_config: QuantConfig | None = None
     selection: Mapping[str, Any] | None = field(default=None, compare=False)
+    # Where the CLI's defaults came from (a settings file), recorded in the manifest; not an option.
+    settings_file: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         seed = self.seed
@@ -188,14 +208,25 @@ class CompileOptions:
             method=self.calib_method, samples=self.calib_samples,
             symmetric_activations="nvidia-gpu" in self.target_names, random_calibration=self.random_calibration)
 
+    @property
+    def tolerances(self) -> dict[str, tuple[str, ...]]:
+        """The user's parity criteria, as ``parity.user_rule.with_user_rule`` takes them."""
+        return {k: getattr(self, k) for k in TOLERANCE_KEYWORDS}
+
     @classmethod
     def from_keywords(cls, **keywords: Any) -> CompileOptions:
-        """Parses ``edgekit.compile``'s keywords (strings or typed values) into options."""
+        """Parses ``edgekit.compile``'s keywords (strings or typed values) into options.
+
+        ``tolerances={"atol": [...], ...}`` is accepted as a shorthand for the four criteria."""
+        values = {**_expand_tolerances(keywords.pop("tolerances", None)), **keywords}
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(keywords) - known)
+        unknown = sorted(set(values) - known)
         if unknown:
             raise TypeError(f"compile() got unexpected keyword argument(s): {', '.join(unknown)}")
-        values = dict(keywords)
+        for key in TOLERANCE_KEYWORDS:
+            value = values.get(key)
+            values[key] = () if value is None else tuple(
+                str(v) for v in ([value] if isinstance(value, (str, int, float)) else value))
         target = values.get("target", "cpu")
         values["target"] = AUTO if target == AUTO else tuple(_parse_targets(target))
         precision = values.get("precision", "fp32")
@@ -220,6 +251,13 @@ def cli_keywords(params: Mapping[str, Any], only: Iterable[str] | None = None) -
     chosen = set(only) if only is not None else set(OPTIONS_BY_FLAG)
     return {o.keyword: o.keyword_value(params[o.dest]) for o in COMPILE_OPTIONS
             if o.flag in chosen and o.dest in params}
+
+
+def _expand_tolerances(tolerances: Mapping[str, Any] | None) -> dict[str, Any]:
+    unknown = sorted(set(tolerances or {}) - set(TOLERANCE_KEYWORDS))
+    if unknown:
+        raise TypeError(f"unknown parity criteria: {', '.join(unknown)}")
+    return dict(tolerances or {})
 
 
 def _parse_targets(target: str | Iterable[str]) -> list[str]:

@@ -14,12 +14,13 @@ from typing import Any
 from edgekit import bundle as bundle_io
 from edgekit.compiler.build import Build
 from edgekit.compiler.prepare import Prepared
-from edgekit.compiler.speed import time_runtime
+from edgekit.compiler.speed import SPEED_PER_ROUND, SPEED_ROUNDS, SPEED_WARMUP
 from edgekit.layout import Layout
 from edgekit.parity.compare import GoldenSet
 from edgekit.parity.report import ParityReport
 from edgekit.precision import EXECUTION_ONLY, Precision
 from edgekit.runtimes import runtime_class
+from edgekit.timing import batch_one, interleaved, summarize
 
 MIN_GAIN = 0.05  # int8 must be at least 5% faster than the best float: less is within timing noise
 
@@ -52,7 +53,8 @@ def measure_payoff(build: Build, target: Any, prep: Prepared, staged: bundle_io.
     from edgekit import onnxio
 
     floats = {Precision.FP32.value: speed["fp32_ms"]}
-    feed = golden.feeds[0]
+    # The same method and input as the fp32 figure beside it (compiler/speed.py): batch-1 p50.
+    feed = batch_one(golden.feeds[0], staged.target_inputs(target.name))
     for alt in float_alternatives(target):
         ref_dir = build.scratch / f"{alt}-{target.name}"
         ref_dir.mkdir(exist_ok=True)
@@ -60,8 +62,12 @@ def measure_payoff(build: Build, target: Any, prep: Prepared, staged: bundle_io.
         entry = target.build(ref_dir / Layout.PORTABLE_MODEL, alt, ref_dir, **{**options, "keep_f32": ()})
         alt_rt = runtime_class(target.name).from_bundle(
             bundle_io.Bundle.staged(ref_dir, staged.manifest["signature"], entry, alt), target.name)
-        floats[alt] = time_runtime(alt_rt.run, feed)
-        alt_rt.close()
+        try:
+            samples = interleaved({alt: lambda rt=alt_rt: rt.run(feed)}, SPEED_WARMUP, SPEED_ROUNDS,
+                                  SPEED_PER_ROUND)
+        finally:
+            alt_rt.close()
+        floats[alt] = summarize(samples[alt])["p50_ms"]
     return {**speed, **verdict(build.precision, target.name, speed["ms"], floats)}
 
 

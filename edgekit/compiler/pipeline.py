@@ -25,7 +25,7 @@ from edgekit.compiler.paritydata import ParityData
 from edgekit.compiler.payoff import measure_payoff, with_payoff_note
 from edgekit.compiler.prepare import Prepared, prepare
 from edgekit.compiler.profiles import batch_limit, derive_profiles, explicit_ranges
-from edgekit.compiler.speed import measure_speed, with_speed_note
+from edgekit.compiler.speed import measure_speed, own_speed, with_speed_note
 from edgekit.compiler.stages import stage_parity
 from edgekit.data.sources import Batch, DataSource, batches, open_data
 from edgekit.errors import InputError
@@ -38,6 +38,9 @@ from edgekit.parity.junit import write_junit
 from edgekit.parity.metrics import ParityRule, rule_for
 from edgekit.parity.report import ParityReport
 from edgekit.parity.samples import PlotSamples
+from edgekit.parity.user_metric import Recorder, load_metric
+from edgekit.parity.user_metric import evaluate as evaluate_metric
+from edgekit.parity.user_rule import with_user_rule
 from edgekit.parity.writer import write_reports
 from edgekit.precision import INT8_PRECISIONS, Precision
 from edgekit.runtimes import runtime_class
@@ -82,11 +85,15 @@ def compile_model(model: Any, example_inputs: tuple[Any, ...] | None, opts: Comp
     say(f"model: {source.description}")
     eval_source, calib_source = _open_data(opts)
     rule = rule_for(opts.precision, max_accuracy_drop=opts.max_accuracy_drop)
+    if opts.metric is not None:
+        load_metric(opts.metric)  # an unimportable metric fails now, before any work
 
     bundle_io.remove_stale_dirs(Path(tempfile.gettempdir()), SCRATCH_PREFIX)
     with tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-") as scratch_dir:
         build = Build(opts, targets, source, eval_source, calib_source, rule, Path(scratch_dir), say)
         staged = _prepare_stage(build, example_inputs)
+        # The user's criteria name outputs, known once the graph is prepared; lowering's fallback uses them too.
+        build = replace(build, rule=with_user_rule(rule, staged.prep.output_names, opts.metric, **opts.tolerances))
         calib = calibration_feeds(staged.prep, calib_source, opts.quant, opts.precision, opts.seed)
         lowered = None
         if opts.precision != Precision.FP32 and not Precision(opts.precision).execution_only:
@@ -207,6 +214,8 @@ def _build_targets(build: Build, staged: Staged, staging: Path, portable: Path, 
         stage_runs.append((f"target {t.name}", runtime.run, f"{t.backend} {entry.get('backend_version')}"))
         if precision != Precision.FP32:
             entry["speed"], report = _speed_checks(build, t, staged, bundle, runtime, golden, report)
+        elif len(build.targets) > 1:  # lets load() prefer the target measured fastest on this host class
+            entry["speed"] = own_speed(runtime, bundle, t.name, golden)
         reports[t.name] = report
         say(f"{t.name}: {report.summary()}")
     return entries, reports, plots, stage_runs
@@ -269,12 +278,17 @@ def _check_target(prep: Prepared, runtime: Any, entry: dict[str, Any], rule: Par
                   golden: GoldenSet | None, notes: tuple[str, ...], plots: PlotSamples | None = None) -> ParityReport:
     """Compares a target's runtime (loaded from the staging folder) with the reference."""
     name, precision = entry["name"], entry["precision"]
-    return compare(
-        prep.reference, runtime.run, parity.batches(), prep.output_names, precision, rule,
+    metric = getattr(rule, "metric", None)  # a user metric sees the outputs compare() runs on
+    rec = Recorder()
+    report = compare(
+        rec.wrap(prep.reference, rec.reference) if metric else prep.reference,
+        rec.wrap(runtime.run, rec.candidate) if metric else runtime.run,
+        rec.data(parity.batches()) if metric else parity.batches(), prep.output_names, precision, rule,
         data_description=parity.description, reference_description=prep.reference_description,
         candidate_description=f"{name} ({entry['backend']} {entry.get('backend_version')})",
         golden=golden, notes=notes, samples=plots,
     )
+    return replace(report, user_metric=evaluate_metric(metric, rec)) if metric else report
 
 
 def _output_specs(path: Path) -> list[TensorSpec]:

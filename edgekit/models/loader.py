@@ -219,8 +219,10 @@ def _apply_weights(model: Any, path: Path) -> None:
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
+        from edgekit.models.weights_fit import describe_mismatch
+
         raise InputError(
-            f"weights '{path.name}' do not fit the model: {_first_line(err)}"
+            f"weights '{path.name}' do not fit the model: {describe_mismatch(model, state) or _first_line(err)}"
         ) from err
 
 

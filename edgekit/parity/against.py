@@ -12,6 +12,7 @@ from edgekit.parity.compare import compare
 from edgekit.parity.golden import GOLDEN_FILE, load_golden
 from edgekit.parity.metrics import rule_for
 from edgekit.parity.report import ParityReport
+from edgekit.parity.user_rule import recorded_rule
 from edgekit.runtimes.base import Runtime
 
 
@@ -43,6 +44,7 @@ def check_against(rt: Runtime, reference: Any, data: Any, weights: str | Path | 
         supply = iter([b for b, _ in pairs])
         data_desc = "the bundle's golden inputs"
     precision = rt.bundle.precision if rt.bundle is not None else "fp32"
-    return compare(ref_fn, rt.run, supply, rt.output_names, precision, rule_for(precision),
+    rule = (recorded_rule(rt.bundle.manifest) if rt.bundle is not None else None) or rule_for(precision)
+    return compare(ref_fn, rt.run, supply, rt.output_names, precision, rule,
                    data_description=data_desc, reference_description=desc,
                    candidate_description=f"{rt.target} ({rt.backend}) on this host")

@@ -11,6 +11,7 @@ from edgekit.data.sources import Batch
 from edgekit.parity.metrics import OutputAccumulator, ParityRule
 from edgekit.parity.report import AccuracyResult, ParityReport
 from edgekit.parity.samples import PlotSamples
+from edgekit.parity.user_rule import rule_for_output
 
 Feed = dict[str, np.ndarray]
 RunFn = Callable[[Feed], dict[str, np.ndarray]]
@@ -49,7 +50,7 @@ def compare(
     samples: PlotSamples | None = None,
 ) -> ParityReport:
     """Compares ``candidate`` with ``reference`` on every batch, output by output."""
-    accs = {name: OutputAccumulator(name, rule) for name in output_names}
+    accs = {name: OutputAccumulator(name, rule_for_output(rule, name)) for name in output_names}
     logits_name = None
     ref_hits = cand_hits = labelled = 0
     changed: list[dict[str, int | None]] = []

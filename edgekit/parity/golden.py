@@ -17,6 +17,7 @@ from edgekit.errors import BundleError
 from edgekit.layout import Layout
 from edgekit.parity.compare import GoldenSet, compare
 from edgekit.parity.metrics import ParityRule, rule_for
+from edgekit.parity.user_rule import recorded_rule
 
 if TYPE_CHECKING:
     from edgekit.bundle import Bundle
@@ -94,7 +95,8 @@ def check_golden(runtime: LoadedRuntime, rule: ParityRule | None = None) -> Pari
         data=batches(),
         output_names=output_names,
         precision=precision,
-        rule=rule or rule_for(precision, **((bundle.manifest.get("parity") or {}).get("rule_overrides") or {})),
+        rule=rule or recorded_rule(bundle.manifest) or rule_for(
+            precision, **((bundle.manifest.get("parity") or {}).get("rule_overrides") or {})),
         data_description=f"{len(pairs)} golden batches stored in the bundle",
         reference_description="reference outputs recorded at build time",
         candidate_description=f"{runtime.target} ({runtime.backend}) on this host",

@@ -13,8 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from edgekit.parity.advice import next_steps
 from edgekit.parity.report import ParityReport
 from edgekit.parity.samples import ERROR_EDGES, PlotSamples
+from edgekit.parity.user_rule import rule_in_words
 
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222}
@@ -156,9 +158,14 @@ def render(reports: dict[str, ParityReport], manifest: dict[str, Any],
     for target, report in reports.items():
         parts.append(f"<h2>target {html.escape(target)}: {'passed' if report.passed else 'FAILED'}</h2>")
         parts.append(f"<p>{html.escape(report.summary())}<br>reference: {html.escape(report.reference)}<br>"
-                     f"data: {html.escape(report.data)} ({report.samples} samples)</p>")
+                     f"data: {html.escape(report.data)} ({report.samples} samples)<br>"
+                     f"passes when: {html.escape(rule_in_words(report.rule))}</p>")
         parts += [f"<p class='warn'>{html.escape(n)}</p>" for n in report.notes if n.startswith("WARNING")]
         parts += [f"<p class='warn'>failure: {html.escape(f)}</p>" for f in report.failures]
+        steps = next_steps(report, manifest)
+        if steps:
+            parts.append("<h3>what to try next</h3><ol>" + "".join(f"<li>{html.escape(s)}</li>" for s in steps)
+                         + "</ol>")
         parts += [f"<p>note: {html.escape(n)}</p>" for n in report.notes if not n.startswith("WARNING")]
         parts.append(_metrics_table(report))
         if report.accuracy is not None:

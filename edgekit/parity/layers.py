@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit.errors import InputError
+from edgekit.errors import EdgekitError, InputError, one_line
 from edgekit.parity.metrics import ParityRule
 
 Feed = dict[str, np.ndarray]
@@ -70,7 +70,15 @@ def _run(path: Path, feeds: list[Feed]) -> dict[str, list[np.ndarray]]:
     names = [o.name for o in session.get_outputs()]
     values: dict[str, list[np.ndarray]] = {n: [] for n in names}
     for feed in feeds:
-        for name, value in zip(names, session.run(names, feed)):
+        try:
+            found = session.run(names, feed)
+        except Exception as err:  # onnxruntime's own error types; the inputs are the usual cause
+            shapes = {k: list(v.shape) for k, v in feed.items()}
+            raise InputError(f"--layers: onnxruntime refused inputs of shapes {shapes} on {path.name}: "
+                             f"{one_line(err, 300)}",
+                             note="the data's samples must fit the bundle's input signature (see edgekit inspect)"
+                             ) from err
+        for name, value in zip(names, found):
             values[name].append(np.asarray(value))
     return values
 
@@ -118,6 +126,13 @@ def compare_layers(reference: Path, candidate: Path, feeds: Iterable[Feed], rule
             tensor_error[output] = rel
             layers.append(LayerError(node.name or output, node.op_type, output, max_abs, rel, cos,
                                      max(inputs, default=0.0)))
+    if not layers:  # nothing matched by name: "no layer leaves the tolerance" would be a false all-clear
+        raise EdgekitError(
+            f"--layers compared 0 intermediate tensors between {reference.name} and {candidate.name}: "
+            "no float tensor has the same name and shape in both graphs",
+            note="the graphs do not share tensor names (renamed by an optimiser?); compare with --against "
+                 "the exact fp32 .onnx the bundle was compiled from",
+        )
     first = next((e for e in layers if _exceeds(e, rule)), None)
     worst = sorted(layers, key=lambda e: e.growth, reverse=True)[:TOP]
     return {

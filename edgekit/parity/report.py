@@ -11,6 +11,7 @@ from typing import Any
 
 from edgekit.errors import ParityError
 from edgekit.parity.metrics import OutputMetrics, ParityRule
+from edgekit.parity.user_rule import rule_from_dict, rule_in_words
 
 REPORT_SCHEMA_VERSION = 1
 
@@ -60,6 +61,7 @@ class ParityReport:
     accuracy: AccuracyResult | None = None
     stages: tuple[dict[str, Any], ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
+    user_metric: dict[str, Any] | None = None  # {"metric", "values", "passed"}: see parity/user_metric.py
 
     @property
     def failures(self) -> list[str]:
@@ -72,6 +74,9 @@ class ParityReport:
                 f"accuracy dropped {self.accuracy.drop:.2f} points "
                 f"({self.accuracy.reference:.2f}% -> {self.accuracy.candidate:.2f}%), limit {drop_limit}"
             )
+        if self.user_metric is not None and not self.user_metric["passed"]:
+            values = ", ".join(f"{k} {v:.4g}" for k, v in self.user_metric["values"].items())
+            found.append(f"user metric {self.user_metric['metric']} failed ({values})")
         return found
 
     @property
@@ -125,13 +130,14 @@ class ParityReport:
             "failures": self.failures,
             "warnings": self.warnings,
             "notes": list(self.notes),
+            **({"user_metric": self.user_metric} if self.user_metric is not None else {}),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ParityReport:
         return cls(
             precision=data["precision"],
-            rule=ParityRule(**data["rule"]),
+            rule=rule_from_dict(data["rule"]),
             outputs=tuple(OutputMetrics.from_dict(m) for m in data["outputs"]),
             samples=data["samples"],
             runs=data["runs"],
@@ -141,6 +147,7 @@ class ParityReport:
             accuracy=None if data.get("accuracy") is None else AccuracyResult.from_dict(data["accuracy"]),
             stages=tuple(data.get("stages", ())),
             notes=tuple(data.get("notes", ())),
+            user_metric=data.get("user_metric"),
         )
 
     def to_markdown(self) -> str:
@@ -150,6 +157,7 @@ class ParityReport:
                  f"## edgekit parity: {'✅ PASSED' if self.passed else '❌ FAILED'}", ""]
         lines += [
             f"- precision: `{self.precision}`; rule: `{self.rule.to_dict()}`",
+            f"- passes when: {rule_in_words(self.rule)}",
             f"- reference: {self.reference}",
             f"- candidate: {self.candidate}",
             f"- data: {self.data} ({self.samples} samples in {self.runs} runs)",

@@ -28,7 +28,13 @@ def markdown(reports: dict[str, ParityReport]) -> str:
 def write_reports(folder: Path, reports: dict[str, ParityReport], manifest: dict[str, Any],
                   plots: dict[str, PlotSamples] | None = None) -> None:
     (folder / Layout.PARITY_JSON).write_text(json.dumps(parity_document(reports), indent=2, allow_nan=False) + "\n")
-    (folder / Layout.PARITY_MD).write_text(markdown(reports))
+    from edgekit.parity.summary_md import summary_markdown
+
+    # Written before the manifest's file table exists: sizes come from the staged files.
+    staged = {p: {"size": (folder / p).stat().st_size} for t in manifest.get("targets", [])
+              for p in (t.get("files") or {}).values() if (folder / p).is_file()}
+    (folder / Layout.PARITY_MD).write_text(summary_markdown(reports, {**manifest, "files": {
+        **staged, **(manifest.get("files") or {})}}))
     from edgekit.parity.html import render
 
     (folder / Layout.PARITY_HTML).write_text(render(reports, manifest, plots), encoding="utf-8")

@@ -14,12 +14,11 @@ from edgekit.bundle import Bundle, read_bundle
 from edgekit.errors import BundleError, InputError, TargetUnavailable
 from edgekit.registry import BACKENDS
 from edgekit.runtimes.base import Runtime
+from edgekit.runtimes.choice import PREFERENCE, order_targets  # noqa: F401 (PREFERENCE: public name)
 from edgekit.signature import TensorSpec
 
 RUNTIMES: dict[str, str] = {b.target: b.runtime for b in BACKENDS}  # a view of the one registry
 
-# With no target asked for, load() takes the most specialised one the host can run.
-PREFERENCE = tuple(b.target for b in sorted(BACKENDS, key=lambda b: b.preference))
 
 __all__ = ["RUNTIMES", "Runtime", "TensorSpec", "load", "runtime_class"]
 
@@ -51,9 +50,11 @@ def load(
     Args:
         path: the ``NAME.edgekit`` directory, a ``NAME.edgekit.zip`` from ``edgekit pack``
             (unpacked safely into the user cache), or an already read Bundle.
-        target: run on exactly this target. By default, the most specialised of the
-            bundle's targets that this host can run (nvidia-gpu, then intel-cpu, then
-            cpu). With a target given, never falls back to another backend.
+        target: run on exactly this target. By default, the one the bundle measured fastest
+            when built on a host of this class, else the most specialised of the bundle's
+            targets that this host can run (nvidia-gpu, then intel-cpu, then cpu); the choice
+            and its reason are ``rt.target`` and ``rt.target_reason``. With a target given,
+            never falls back to another backend.
         accept_failed: load a bundle whose parity check failed (refused otherwise).
         threads: intra-op threads for the backend; default: the backend's choice.
         verify: check every file's sha256 against the manifest (default on).
@@ -91,9 +92,7 @@ def load(
             f"bundle {bundle.origin or bundle.path} failed its parity check when it was built",
             note="see its parity.md; pass accept_failed=True (CLI: --accept-failed) to load it anyway",
         )
-    names = [target] if target else sorted(
-        bundle.target_names, key=lambda n: PREFERENCE.index(n) if n in PREFERENCE else len(PREFERENCE)
-    )
+    names, why = ([target], "asked for") if target else order_targets(bundle.manifest, list(bundle.target_names))
     if target:
         bundle.target(target)  # raises BundleError when the bundle lacks it
     reasons = []
@@ -105,7 +104,9 @@ def load(
             if unknown:
                 raise InputError(f"option(s) {', '.join(unknown)} do not apply to target '{name}'",
                                  note=f"it takes: {', '.join(cls.options) or 'none'}")
-            return cls.from_bundle(bundle, name, threads=threads, **options)
+            rt = cls.from_bundle(bundle, name, threads=threads, **options)
+            rt.target_reason = why if not reasons else f"{why}; skipped {'; '.join(reasons)}"
+            return rt
         reasons.append(f"{name}: {reason}")
     raise TargetUnavailable(
         f"bundle {(bundle.origin or bundle.path).name} cannot run on this host: " + "; ".join(reasons)

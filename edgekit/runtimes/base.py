@@ -42,6 +42,7 @@ class Runtime:
         outputs: the output signature, in model order.
         backend: the backend that actually runs the model (``"onnxruntime"``, ...).
         target: the bundle target this runtime was loaded for (``"cpu"``, ...).
+        target_reason: why ``load`` chose that target (``"asked for"``, measured fastest, ...).
     """
 
     backend: str = ""
@@ -69,6 +70,7 @@ class Runtime:
         self.inputs = list(inputs)
         self.outputs = list(outputs)
         self.target = target
+        self.target_reason = ""
         self.bundle = bundle
         self._checks = [_InputCheck(s) for s in self.inputs]
         self._input_names = frozenset(s.name for s in self.inputs)
@@ -186,6 +188,16 @@ class Runtime:
             parts.append(f"unknown input(s) {', '.join(extra)}")
         raise InputError(f"{'; '.join(parts)}; expected {describe_signature(self.inputs)}")
 
+    def _static_axis_advice(self, name: str, axis: int) -> str:
+        """How to get a bundle that takes other sizes on this axis."""
+        bundle_specs = {s.name: s for s in (self.bundle.inputs if self.bundle is not None else [])}
+        shape = bundle_specs[name].shape if name in bundle_specs else ()
+        if axis < len(shape) and isinstance(shape[axis], str):  # dynamic in the bundle, fixed by this target
+            return (f"target {self.target} was built with fixed input shapes; recompile without "
+                    "--static-shapes (static_shapes=False) to accept other sizes")
+        return (f"this axis was compiled static; recompile with `--dynamic {name}:{axis}` "
+                f"(dynamic=['{name}:{axis}']) to accept other sizes")
+
     def _check_one(self, check: _InputCheck, value: Any) -> np.ndarray:
         spec = check.spec
         if not isinstance(value, np.ndarray):
@@ -213,7 +225,7 @@ class Runtime:
             if shape[axis] != size:
                 raise InputError(
                     f"input '{spec.name}' has size {shape[axis]} on axis {axis} "
-                    f"(shape {list(shape)}); expected {spec}"
+                    f"(shape {list(shape)}); expected {spec}", note=self._static_axis_advice(spec.name, axis)
                 )
         if not value.flags.c_contiguous:
             value = np.ascontiguousarray(value)

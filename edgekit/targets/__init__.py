@@ -13,12 +13,19 @@ from edgekit.targets.base import Target, TargetBuildError
 
 TARGETS: dict[str, str] = {b.target: b.builder for b in BACKENDS}  # a view of the one registry
 
+# What users coming from other tools type for a target: suggested, never silently substituted.
+ALIASES = {"gpu": "nvidia-gpu", "cuda": "nvidia-gpu", "tensorrt": "nvidia-gpu", "trt": "nvidia-gpu",
+           "nvidia": "nvidia-gpu", "openvino": "intel-cpu", "ov": "intel-cpu", "intel": "intel-cpu",
+           "onnxruntime": "cpu", "ort": "cpu"}
+
 __all__ = ["TARGETS", "Target", "TargetBuildError", "get_target", "parse_targets", "describe_targets"]
 
 
 def get_target(name: str) -> Target:
     if name not in TARGETS:
-        close = difflib.get_close_matches(name, list(TARGETS), n=1)
+        key = name.strip().lower()
+        close = [key] if key in TARGETS else [ALIASES[key]] if key in ALIASES else \
+            difflib.get_close_matches(key, list(TARGETS), n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
         raise InputError(f"unknown target '{name}'", note=f"{hint}choose from: {', '.join(TARGETS)}")
     module_name, _, cls_name = TARGETS[name].partition(":")
