@@ -165,7 +165,7 @@ def check_layers(
     if target is not None:
         b.target(target)
     notes = []
-    if target not in (None, "cpu"):
+    if target not in (None, "cpu", "intel-cpu"):
         notes.append(f"target {target}: its compiled model does not expose intermediate tensors; "
                      "the portable graph it compiles from is compared")
     if b.precision == "fp32" and against is None:
@@ -189,6 +189,15 @@ def check_layers(
     else:
         feeds = [batch.feed for batch, _ in load_golden(b.file(GOLDEN_FILE), [s.name for s in b.inputs],
                                                           [s.name for s in b.outputs])]
-    result = compare_layers(reference, candidate, feeds, rule_for(b.precision))
+    candidate_values = None
+    if target == "intel-cpu":  # OpenVINO's own intermediates, read from its compiled IR
+        from edgekit.backends.openvino.runtime import compile_config
+        from edgekit.parity.ov_layers import openvino_intermediates
+
+        candidate = b.target_file(target, "model")
+        candidate_values = openvino_intermediates(candidate, feeds, compile_config(b.precision))
+        notes.append("intel-cpu: OpenVINO's own intermediate tensors, each exposed as an output "
+                     "(exposed tensors are not fused away)")
+    result = compare_layers(reference, candidate, feeds, rule_for(b.precision), candidate_values)
     result["reference"], result["candidate"], result["notes"] = str(reference), str(candidate), notes
     return result

@@ -56,3 +56,17 @@ class BundleError(EdgekitError):
 
 class TargetBuildError(EdgekitError):
     """A backend refused to compile the graph; says which target and why."""
+
+
+class InternalError(EdgekitError):
+    """A backend failed on a graph edgekit itself produced: edgekit's bug, not the user's input.
+
+    One clear line (which stage, which graph, the backend's message) and exit code 1, with
+    the cause kept for ``--debug``.
+    """
+
+    exit_code = 1
+    BUG_NOTE = "this is a bug in edgekit, not in your model or data; please report it with the --debug output"
+
+    def __init__(self, message: str, note: str | None = None) -> None:
+        super().__init__(message, note or self.BUG_NOTE)

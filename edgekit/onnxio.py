@@ -65,31 +65,47 @@ def uses_external_data(path: Path) -> bool:
     return any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
 
 
-def _elem_dtype(elem_type: int) -> str:
-    import onnx
+def value_spec(value: onnx.ValueInfoProto, role: str = "value") -> TensorSpec:
+    """The spec of a graph input/output; types numpy cannot hold are refused by name."""
+    from edgekit.onnxtypes import check_tensor_value, numpy_dtype
 
-    try:
-        return str(np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type)))
-    except (KeyError, TypeError):
-        return onnx.TensorProto.DataType.Name(elem_type).lower()
-
-
-def value_spec(value: onnx.ValueInfoProto) -> TensorSpec:
+    where = f"{role} '{value.name}'"
+    check_tensor_value(value, where)
     ttype = value.type.tensor_type
     dims: list[int | str] = []
     for axis, dim in enumerate(ttype.shape.dim):
-        if dim.HasField("dim_value"):
+        # Some exporters (Paddle, old TF converters) store a dynamic dim as dim_value -1 or 0:
+        # any dim without a positive size is dynamic, like a symbolic or unnamed one.
+        if dim.HasField("dim_value") and dim.dim_value > 0:
             dims.append(int(dim.dim_value))
         else:
             dims.append(dim.dim_param or f"{value.name}_dim{axis}")
-    return TensorSpec(value.name, tuple(dims), _elem_dtype(ttype.elem_type))
+    return TensorSpec(value.name, tuple(dims), numpy_dtype(ttype.elem_type, where))
+
+
+def name_dynamic_dims(model: onnx.ModelProto) -> int:
+    """Rewrites graph input/output dims stored as ``dim_value`` <= 0 (or unset) to named dims.
+
+    Backends read such a dim differently (a fixed -1, a fixed 0, or dynamic); a named dim is
+    dynamic to all of them. Returns how many dims were rewritten.
+    """
+    changed = 0
+    for value in [*model.graph.input, *model.graph.output]:
+        if not value.type.HasField("tensor_type") or not value.type.tensor_type.HasField("shape"):
+            continue
+        for axis, dim in enumerate(value.type.tensor_type.shape.dim):
+            if (dim.HasField("dim_value") and dim.dim_value > 0) or dim.dim_param:
+                continue
+            dim.dim_param = f"{value.name}_dim{axis}"
+            changed += 1
+    return changed
 
 
 def graph_signature(model: onnx.ModelProto) -> tuple[list[TensorSpec], list[TensorSpec]]:
     """The graph's real inputs (initializers excluded) and outputs."""
     inits = {t.name for t in model.graph.initializer}
-    inputs = [value_spec(v) for v in model.graph.input if v.name not in inits]
-    return inputs, [value_spec(v) for v in model.graph.output]
+    inputs = [value_spec(v, "input") for v in model.graph.input if v.name not in inits]
+    return inputs, [value_spec(v, "output") for v in model.graph.output]
 
 
 def metadata(model: onnx.ModelProto) -> dict[str, str]:

@@ -19,23 +19,28 @@ LAYERS: dict[str, int] = {
     "edgekit.api": 8,
     "edgekit.auto": 7, "edgekit.bench": 7, "edgekit.describe": 7,
     "edgekit.compiler": 6, "edgekit.compiler.bf16": 6, "edgekit.compiler.payoff": 6,
+    # models from the wild (issue 14): input probes, integer-input meaning, backend-error guard,
+    # pre-quantized graphs, constant control flow, all compile-time
+    "edgekit.compiler.probes": 6, "edgekit.compiler.meaning": 6, "edgekit.compiler.guard": 6,
+    "edgekit.compiler.prequant": 6, "edgekit.compiler.controlflow": 6,
     "edgekit.targets": 5,
     # parity tools that run models or write reports
     "edgekit.parity.against": 5, "edgekit.parity.layers": 5, "edgekit.parity.writer": 5,
     "edgekit.parity.html": 5, "edgekit.parity.junit": 5, "edgekit.parity.summary_md": 5,
+    "edgekit.parity.noise": 5, "edgekit.parity.ov_layers": 5,
     "edgekit.runtimes": 4,
     # the parity verdict (rules, metrics, compare, golden samples): a runtime re-checks itself with it
     "edgekit.parity": 3,
     "edgekit.backends": 4,  # the run half; the build halves:
     "edgekit.backends.onnxruntime.target": 5, "edgekit.backends.openvino.target": 5,
     "edgekit.backends.tensorrt.target": 5,
-    "edgekit.data": 2, "edgekit.models": 2, "edgekit.archive": 2, "edgekit.signing": 2,
+    "edgekit.data": 2, "edgekit.models": 2, "edgekit.models.hf": 2, "edgekit.archive": 2, "edgekit.signing": 2,
     "edgekit.snapshot": 2,  # load()'s verified private copy: reads the bundle, checks its signature
     "edgekit.bundle": 1, "edgekit.dedupe": 1, "edgekit.slim": 1,
     "edgekit.errors": 0, "edgekit.deps": 0, "edgekit.signature": 0, "edgekit.hostinfo": 0,
     "edgekit.cache": 0, "edgekit.user_code": 0, "edgekit.onnxio": 0, "edgekit.timing": 0,
     "edgekit.layout": 0, "edgekit.precision": 0, "edgekit.registry": 0, "edgekit.native": 0,
-    "edgekit.peakmem": 0,
+    "edgekit.peakmem": 0, "edgekit.onnxtypes": 0,
     "edgekit.safeio": 0, "edgekit.locks": 0, "edgekit.replace": 0,  # untrusted reads, flocks, atomic swap
 }
 

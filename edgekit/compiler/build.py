@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edgekit.compiler.options import CompileOptions
+from edgekit.compiler.prequant import keeps_quantized
 from edgekit.data.sources import DataSource
 from edgekit.models.loader import ModelSource
 from edgekit.parity.metrics import ParityRule
@@ -28,6 +29,18 @@ class Build:
     rule: ParityRule
     scratch: Path
     say: Log
+    prequant: dict[str, int] = field(default_factory=dict)  # quantized ops the ONNX source arrived with
+    noise: Any = None  # a parity.noise.NoiseAllowance when the fp32 rule was widened for the reference's noise
+
+    @property
+    def keep_quantized(self) -> bool:
+        """A graph quantized before it arrived is kept as it is at int8: no calibration, no second pass."""
+        return keeps_quantized(self.prequant, self.opts.precision)
+
+    @property
+    def check_source(self) -> DataSource | None:
+        """Real samples for every check: the eval data, else the calibration data."""
+        return self.eval_source if self.eval_source is not None else self.calib_source
 
     @property
     def precision(self) -> str:
@@ -39,5 +52,6 @@ class Build:
 
     @property
     def data_description(self) -> str:
-        """What parity is measured on: the eval data, else the seeded random inputs."""
-        return self.eval_source.description if self.eval_source else f"seeded random inputs (seed {self.seed})"
+        """What parity is measured on: the eval data, else the calibration data, else seeded random inputs."""
+        data = self.check_source
+        return data.description if data is not None else f"seeded random inputs (seed {self.seed})"

@@ -203,7 +203,7 @@ def _fix_signature(model: onnx.ModelProto, specs: list[TensorSpec],
 
 def _declared(value: onnx.ValueInfoProto, axis: int, size: int) -> int | str:
     dims = value.type.tensor_type.shape.dim
-    if axis < len(dims) and dims[axis].HasField("dim_param"):
+    if axis < len(dims) and not (dims[axis].HasField("dim_value") and dims[axis].dim_value > 0):
         return f"{value.name}_dim{axis}"
     return int(size)
 

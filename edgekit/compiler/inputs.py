@@ -118,15 +118,6 @@ def apply_dynamic(specs: list[TensorSpec], dynamic: list[DynamicArg]) -> list[Te
     return [TensorSpec(s.name, tuple(shapes[s.name]), s.dtype) for s in specs]
 
 
-def concrete_shape(spec: TensorSpec, example_sizes: dict[str, tuple[int, ...]]) -> tuple[int, ...]:
-    """A concrete shape for a spec: the example's sizes where known, else 1 per dynamic dim."""
-    known = example_sizes.get(spec.name)
-    return tuple(
-        d if isinstance(d, int) else (known[i] if known and i < len(known) else 1)
-        for i, d in enumerate(spec.shape)
-    )
-
-
 def random_feed(specs: list[TensorSpec], shapes: dict[str, tuple[int, ...]], rng: np.random.Generator,
                 int_high: dict[str, int] | None = None) -> dict[str, np.ndarray]:
     """Seeded random inputs: normal floats; integers in [0, high) (2 unless an example says more)."""

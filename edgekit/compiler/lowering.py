@@ -21,6 +21,7 @@ from edgekit.compiler.build import Build
 from edgekit.compiler.inputs import random_feed
 from edgekit.compiler.paritydata import ParityData
 from edgekit.compiler.prepare import Prepared
+from edgekit.compiler.prequant import no_node_reason
 from edgekit.compiler.quantize import (
     MIN_CALIB_SAMPLES,
     QuantConfig,
@@ -210,8 +211,8 @@ def report_notes(lowered: Lowered | None, calib: list[dict[str, np.ndarray]],
             notes.append(f"WARNING: {shared} of {len(eval_rows)} evaluation samples were also calibration "
                          "samples; parity on them is optimistic")
     if lowered.summary["precision"] in INT8_PRECISIONS and not lowered.summary["quantized_nodes"]:
-        notes.append(f"WARNING: {lowered.summary['precision']} quantized no node (nodes inside control-flow "
-                     "subgraphs are not quantized); the artifact computes in float")
+        notes.append(f"WARNING: {lowered.summary['precision']} quantized no node ({no_node_reason(lowered.path)}); "
+                     "the artifact computes in float")
     notes += lowered.summary["notes"]
     history = lowered.history
     if len(history) > 1:

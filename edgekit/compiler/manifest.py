@@ -19,6 +19,7 @@ from edgekit.hostinfo import fingerprint, library_versions
 from edgekit.layout import Layout
 from edgekit.parity.report import ParityReport
 from edgekit.parity.user_rule import UserRule
+from edgekit.precision import Precision
 
 
 def assemble_manifest(build: Build, prep: Prepared, signature: dict[str, Any], entries: list[dict[str, Any]],
@@ -51,8 +52,7 @@ def assemble_manifest(build: Build, prep: Prepared, signature: dict[str, Any], e
         "parity": {
             "passed": all(r.passed for r in reports.values()),
             "targets": {n: {"passed": r.passed, "summary": r.summary()} for n, r in reports.items()},
-            "rule_overrides": ({"max_accuracy_drop": opts.max_accuracy_drop}
-                               if opts.max_accuracy_drop is not None else {}),
+            **_rule_fields(build),
         },
         "metadata": onnxio.metadata(model),
         "build_host": fingerprint(),
@@ -68,3 +68,21 @@ def assemble_manifest(build: Build, prep: Prepared, signature: dict[str, Any], e
     if notes and notes[0].startswith("WARNING"):
         manifest = {"warning": notes[0], **manifest}  # the first thing a reader sees
     return manifest_warning(manifest, entries)  # int8 that does not pay for itself: said first too
+
+
+def _rule_fields(build: Build) -> dict[str, Any]:
+    """How the bundle was judged, so that ``edgekit check`` and ``selfcheck`` judge it the same way:
+    the rule overrides, and for a graph that arrived quantized the precision whose rule applies and
+    its quantized ops; for an fp32 ONNX source, the atol widened for the reference's own noise."""
+    opts = build.opts
+    overrides: dict[str, Any] = {}
+    if opts.max_accuracy_drop is not None:
+        overrides["max_accuracy_drop"] = opts.max_accuracy_drop
+    fields: dict[str, Any] = {"rule_overrides": overrides}
+    if build.prequant:
+        fields["rule_precision"] = Precision.INT8.value
+        fields["prequantized_ops"] = dict(build.prequant)
+    if build.noise is not None:
+        overrides["atol"] = build.noise.atol_after
+        fields["noise_allowance"] = build.noise.to_dict()
+    return fields

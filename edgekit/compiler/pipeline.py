@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -15,6 +16,7 @@ from edgekit import bundle as bundle_io
 from edgekit import onnxio
 from edgekit.compiler.artifact import Artifact
 from edgekit.compiler.build import Build
+from edgekit.compiler.guard import stage_errors
 from edgekit.compiler.inputs import random_feed
 from edgekit.compiler.loadback import check_loads_back
 from edgekit.compiler.lowering import calibration_feeds, lower_prepared, report_notes
@@ -24,6 +26,7 @@ from edgekit.compiler.options import PRECISIONS, CompileOptions
 from edgekit.compiler.paritydata import ParityData
 from edgekit.compiler.payoff import measure_payoff, with_payoff_note
 from edgekit.compiler.prepare import Prepared, prepare
+from edgekit.compiler.prequant import keeps_quantized, prequantized_note, quantized_ops
 from edgekit.compiler.profiles import batch_limit, derive_profiles, explicit_ranges
 from edgekit.compiler.speed import measure_speed, own_speed, with_speed_note
 from edgekit.compiler.stages import stage_parity
@@ -31,11 +34,13 @@ from edgekit.data.sources import Batch, DataSource, batches, open_data
 from edgekit.errors import InputError
 from edgekit.hostinfo import library_versions
 from edgekit.layout import Layout
-from edgekit.models.loader import load_source
+from edgekit.models.hf import text_source
+from edgekit.models.loader import ModelSource, load_source
 from edgekit.parity.compare import GoldenSet, compare
 from edgekit.parity.golden import GOLDEN_FILE, save_golden
 from edgekit.parity.junit import write_junit
 from edgekit.parity.metrics import ParityRule, rule_for
+from edgekit.parity.noise import NOISE_FEEDS, measure_onnx_noise
 from edgekit.parity.report import ParityReport
 from edgekit.parity.samples import PlotSamples
 from edgekit.parity.user_metric import Recorder, load_metric
@@ -83,22 +88,22 @@ def compile_model(model: Any, example_inputs: tuple[Any, ...] | None, opts: Comp
         check_output_path(opts.junit, "--junit")  # before the build: a finished bundle is never thrown away
     source = load_source(model, opts.weights, opts.allow_pickle)
     say(f"model: {source.description}")
-    eval_source, calib_source = _open_data(opts)
-    rule = rule_for(opts.precision, max_accuracy_drop=opts.max_accuracy_drop)
+    prequant = quantized_ops(source.onnx_path) if source.onnx_path is not None else {}
+    eval_source, calib_source = _open_data(opts, source, keeps_quantized(prequant, opts.precision))
+    # A graph that arrived quantized is judged by the int8 rule: backends compute integer ops differently.
+    rule = rule_for(Precision.INT8 if prequant else opts.precision, max_accuracy_drop=opts.max_accuracy_drop)
     if opts.metric is not None:
         load_metric(opts.metric)  # an unimportable metric fails now, before any work
 
     bundle_io.remove_stale_dirs(Path(tempfile.gettempdir()), SCRATCH_PREFIX)
     with tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-") as scratch_dir:
-        build = Build(opts, targets, source, eval_source, calib_source, rule, Path(scratch_dir), say)
+        build = Build(opts, targets, source, eval_source, calib_source, rule, Path(scratch_dir), say, prequant)
         staged = _prepare_stage(build, example_inputs)
         # The user's criteria name outputs, known once the graph is prepared; lowering's fallback uses them too.
         build = replace(build, rule=with_user_rule(rule, staged.prep.output_names, opts.metric, **opts.tolerances))
-        calib = calibration_feeds(staged.prep, calib_source, opts.quant, opts.precision, opts.seed)
-        lowered = None
-        if opts.precision != Precision.FP32 and not Precision(opts.precision).execution_only:
-            lowered = lower_prepared(build, staged.prep, calib, staged.parity)
-        notes = report_notes(lowered, calib, staged.parity, eval_source)
+        build = _noise_stage(build, staged)
+        lowered, calib = _lower_stage(build, staged)
+        notes = _notes(build, lowered, calib, staged.parity)
         if Precision(opts.precision).execution_only:
             staged, notes = _execution_stage(build, staged, notes)
         with bundle_io.staged_bundle(out_path) as staging:
@@ -120,15 +125,18 @@ def _resolve_targets(opts: CompileOptions) -> list[Any]:
     return targets
 
 
-def _open_data(opts: CompileOptions) -> tuple[DataSource | None, DataSource | None]:
-    """The evaluation and calibration data sources; int8 without calibration data is refused."""
-    eval_source = open_data(opts.eval_data, opts.preprocess) if opts.eval_data is not None else None
+def _open_data(opts: CompileOptions, source: ModelSource,
+               keep_quantized: bool) -> tuple[DataSource | None, DataSource | None]:
+    """The evaluation and calibration data sources; int8 without calibration data is refused
+    (unless the graph arrived quantized and is kept as it is)."""
+    eval_source = text_source(opts.eval_data, source) or (
+        open_data(opts.eval_data, opts.preprocess) if opts.eval_data is not None else None)
     config = opts.quant
     calib_source = None
     if opts.calibration is not None:
         calib_source = open_data(opts.calibration, opts.preprocess, limit=config.samples,
                                  shuffle_seed=opts.seed if opts.shuffle_calibration else None)
-    if opts.precision == "int8" and calib_source is None and not config.random_calibration:
+    if opts.precision == "int8" and calib_source is None and not config.random_calibration and not keep_quantized:
         raise InputError(
             "int8 needs calibration data (--calib DATA)",
             note="real samples of what the model will see; --random-calibration calibrates on noise "
@@ -145,7 +153,9 @@ def _prepare_stage(build: Build, example_inputs: tuple[Any, ...] | None) -> Stag
         raise InputError(f"{build.source.description} has no inputs; a bundle runs a model on inputs",
                          note="a constant belongs in the application, not in a compiled model")
     dim_ranges, profiles = derive_profiles(prep.specs, prep.shapes, explicit_ranges(list(opts.dynamic)))
-    batches_fn = _parity_batches(prep, build.eval_source, opts.seed,
+    # Real samples for every check: the eval data, else the calibration data (for int8 the report
+    # then warns that parity on its own calibration samples is optimistic), random only without any.
+    batches_fn = _parity_batches(prep, build.check_source, opts.seed,
                                  min(EVAL_BATCH, batch_limit(prep.specs, dim_ranges) or EVAL_BATCH))
     next(iter(batches_fn()), None)  # a data source that does not fit fails here, before building
     target_options: dict[str, Any] = {"profiles": profiles}
@@ -153,6 +163,43 @@ def _prepare_stage(build: Build, example_inputs: tuple[Any, ...] | None) -> Stag
         target_options.update({"static_shapes": {s.name: prep.shapes[s.name] for s in prep.specs},
                                "dtypes": {s.name: s.dtype for s in prep.specs}})
     return Staged(prep, ParityData(batches_fn, build.data_description, prep.reference), target_options)
+
+
+def _noise_stage(build: Build, staged: Staged) -> Build:
+    """fp32 from an ONNX file: the rule allows the reference's own optimisation noise (parity/noise)."""
+    prep = staged.prep
+    if (build.precision != Precision.FP32 or prep.source.is_torch or build.prequant
+            or build.opts.tolerances.get("atol")):  # an atol the user chose is kept as given
+        return build
+    feeds = (b.feed for b in itertools.islice(staged.parity.batches(), NOISE_FEEDS))
+    rule, allowance = measure_onnx_noise(prep.reference_path or prep.source.onnx_path, prep.reference, feeds,
+                                         prep.output_names, build.rule)
+    return replace(build, rule=rule, noise=allowance)
+
+
+def _lower_stage(build: Build, staged: Staged) -> tuple[Any, list[dict[str, np.ndarray]]]:
+    """The calibration feeds and the lowered (quantized / fp16) graph, or None at fp32, at an
+    execution-only precision (bf16), or when a graph that arrived quantized is kept as it is."""
+    opts = build.opts
+    if build.keep_quantized:
+        return None, []
+    calib = calibration_feeds(staged.prep, build.calib_source, opts.quant, opts.precision, opts.seed)
+    if opts.precision == Precision.FP32 or Precision(opts.precision).execution_only:
+        return None, calib
+    with stage_errors(f"{opts.precision} quantization", f"{opts.precision} quantized"):
+        return lower_prepared(build, staged.prep, calib, staged.parity), calib
+
+
+def _notes(build: Build, lowered: Any, calib: list[dict[str, np.ndarray]], parity: ParityData) -> tuple[str, ...]:
+    """The report notes: lowering's, then the noise allowance and the pre-quantized graph's, if any."""
+    extra = []
+    if build.noise is not None:
+        extra.append(build.noise.note())
+    if build.prequant:
+        extra.append(prequantized_note(build.prequant, build.precision))
+    for note in extra:
+        build.say(f"note: {note}")
+    return (*report_notes(lowered, calib, parity, build.check_source), *extra)
 
 
 def _execution_stage(build: Build, staged: Staged, notes: tuple[str, ...]) -> tuple[Staged, tuple[str, ...]]:
@@ -205,15 +252,17 @@ def _build_targets(build: Build, staged: Staged, staging: Path, portable: Path, 
         entry = t.build(portable, precision, staging, **staged.target_options)
         entries.append(entry)
         bundle = bundle_io.Bundle.staged(staging, signature, entry, precision)
-        # Loaded once, exactly as ``load`` will: checked, timed and attributed with the same runtime.
-        runtime = runtime_class(t.name).from_bundle(bundle, t.name)
         plots[t.name] = PlotSamples()
-        report = _check_target(prep, runtime, entry, build.rule, staged.parity,
-                               golden if not golden.feeds else None,
-                               (*notes, *entry.get("warnings", ())), plots[t.name])
+        with stage_errors(f"parity check of target {t.name}", f"{t.name} target"):
+            # Loaded once, exactly as ``load`` will: checked, timed and attributed with the same runtime.
+            runtime = runtime_class(t.name).from_bundle(bundle, t.name)
+            report = _check_target(prep, runtime, entry, build.rule, staged.parity,
+                                   golden if not golden.feeds else None,
+                                   (*notes, *entry.get("warnings", ())), plots[t.name])
         stage_runs.append((f"target {t.name}", runtime.run, f"{t.backend} {entry.get('backend_version')}"))
         if precision != Precision.FP32:
-            entry["speed"], report = _speed_checks(build, t, staged, bundle, runtime, golden, report)
+            with stage_errors(f"speed check of target {t.name}", f"{t.name} target"):
+                entry["speed"], report = _speed_checks(build, t, staged, bundle, runtime, golden, report)
         elif len(build.targets) > 1:  # lets load() prefer the target measured fastest on this host class
             entry["speed"] = own_speed(runtime, bundle, t.name, golden)
         reports[t.name] = report

@@ -13,16 +13,13 @@ import numpy as np
 from edgekit import onnxio
 from edgekit.backends.onnxruntime.runtime import OnnxRuntime
 from edgekit.compiler.build import Build
+from edgekit.compiler.controlflow import fold_control_flow
 from edgekit.compiler.export import export
-from edgekit.compiler.inputs import (
-    DynamicArg,
-    InputArg,
-    concrete_shape,
-    random_feed,
-    torch_signature,
-    varied_shapes,
-)
+from edgekit.compiler.guard import stage_errors
+from edgekit.compiler.inputs import DynamicArg, InputArg, torch_signature
+from edgekit.compiler.meaning import IntMeaning, integer_input_meanings
 from edgekit.compiler.opset import ensure_opset
+from edgekit.compiler.probes import checked_random, hinted_shapes, real_feeds, refuse_meaningful, second_size
 from edgekit.compiler.simplify import simplify as run_onnxsim
 from edgekit.data.sources import DataSource, batches
 from edgekit.errors import InputError, one_line
@@ -47,14 +44,18 @@ class Prepared:
     shapes: dict[str, tuple[int, ...]]
     int_high: dict[str, int]
     stage_graphs: list[tuple[str, Path, str]]  # (stage, graph after it, detail) for stage attribution
+    reference_path: Path | None = None  # an ONNX source as the reference runs it (dims -1/0 named)
 
 
 def prepare(build: Build, example_inputs: tuple[Any, ...] | None) -> Prepared:
     """Gets a checked fp32 ONNX graph and the reference that the artifact must match."""
     opts, source, scratch, say = build.opts, build.source, build.scratch, build.say
     input_args, dynamic_args = list(opts.inputs), list(opts.dynamic)
-    eval_source, calib_source, exporter, opset = build.eval_source, build.calib_source, opts.exporter, opts.opset
+    eval_source, calib_source = build.eval_source, build.calib_source
     rng = np.random.default_rng(opts.seed)
+    if source.hf is not None:  # inputs and dynamic axes derived from the model's signature and config
+        example_inputs = example_inputs or (None if input_args else source.hf.example)
+        dynamic_args = dynamic_args or [DynamicArg(*d) for d in source.hf.dynamic]
     if source.is_torch:
         first = _first_record(eval_source) if not (example_inputs or input_args) else None
         names = source.forward_names()
@@ -68,24 +69,32 @@ def prepare(build: Build, example_inputs: tuple[Any, ...] | None) -> Prepared:
     for data in (eval_source, calib_source):  # data that does not fit fails now, before any work
         if data is not None:
             next(batches(data, specs, 1), None)
-    shapes = {s.name: tuple(example[s.name].shape) if example else concrete_shape(
-        s, {a.name: a.shape for a in input_args}) for s in specs}
-    int_high = {n: int(a.max()) + 1 for n, a in (example or {}).items() if np.issubdtype(a.dtype, np.integer)}
-    feed = example or random_feed(specs, shapes, rng, int_high)
-    varied_sizes = varied_shapes(specs, shapes)
-    varied = random_feed(specs, varied_sizes, rng, int_high) if varied_sizes else None
+    real = [] if example else real_feeds([eval_source, calib_source], specs)
+    meanings = {} if source.is_torch else integer_input_meanings(_graph_only(source.onnx_path))
+    known = {a.name: a.shape for a in input_args} | ({n: a.shape for n, a in real[0].items()} if real else {})
+    shapes = {s.name: tuple(example[s.name].shape) for s in specs} if example else hinted_shapes(specs, known)
+    int_high = {n: int(a.max()) + 1 for n, a in (example or (real[0] if real else {})).items()
+                if np.issubdtype(a.dtype, np.integer) and a.size}
+    int_high |= {m.name: m.high for m in meanings.values() if m.high is not None and m.name not in int_high}
     stages: list[dict[str, Any]] = []
     stage_graphs: list[tuple[str, Path, str]] = []
+    reference_path: Path | None = None
     if source.is_torch:
         reference = TorchReference(source.module, [s.name for s in specs])
+        run: Callable[[dict[str, np.ndarray]], Any] = reference.raw
+    else:
+        onnx_path = reference_path = _named_dims_copy(source.onnx_path, scratch, say)
+        # The named-dims copy differs from the file only in its declared dims, which onnxruntime
+        # would otherwise enforce (a dim stored as 0 refuses every real batch).
+        onnx_reference = OnnxRuntime(onnx_path, optimization="none")
+        reference, output_names, run = onnx_reference.run, onnx_reference.output_names, onnx_reference.run
+    feed, varied = _probe_feeds(run, specs, shapes, rng, int_high, example, real, meanings, say)
+    if source.is_torch:
         output_names = _output_names(reference, feed)
         reference.output_names = output_names
-        if varied is not None and not _runs(reference, varied):
-            say("note: the torch model does not run at a second size of its dynamic axes; "
-                "dynamic behaviour is checked at the example size only")
-            varied = None
-        say(f"exporting to ONNX ({exporter})")
-        result = export(source.module, source.kind, specs, feed, varied, output_names, scratch, exporter, opset)
+        say(f"exporting to ONNX ({opts.exporter})")
+        result = export(source.module, source.kind, specs, feed, varied, output_names, scratch, opts.exporter,
+                        opts.opset)
         say(f"exported with the {result.exporter} exporter")
         onnx_path = result.path
         export_info = {"exporter": result.exporter, "attempts": result.attempts}
@@ -94,22 +103,82 @@ def prepare(build: Build, example_inputs: tuple[Any, ...] | None) -> Prepared:
         stage_graphs.append(("export", onnx_path, f"{result.exporter} exporter"))
         ref_desc = f"torch {library_versions().get('torch', '?')} eager fp32 ({source.description})"
     else:
-        onnx_path = source.onnx_path
-        onnx_reference = OnnxRuntime(onnx_path, optimization="none")
-        reference, output_names = onnx_reference.run, onnx_reference.output_names
         export_info = {"exporter": None, "attempts": []}
         ref_desc = f"onnxruntime fp32, no graph optimisation ({source.description})"
-    onnx_path = _at_opset(onnx_path, opset, scratch, say)
-    if opts.simplify:
-        probes = [feed] + ([varied] if varied is not None else [])
-        result_s = run_onnxsim(onnx_path, scratch / "simplified.onnx", probes)
+    onnx_path = _at_opset(onnx_path, opts.opset, scratch, say)
+    probes = [feed] + ([varied] if varied is not None else [])
+    onnx_path = _clean_graph(onnx_path, opts.simplify, probes, scratch, say, stages, stage_graphs)
+    return Prepared(source, specs, output_names, onnx_path, reference, ref_desc, export_info,
+                    stages, shapes, int_high, stage_graphs, reference_path)
+
+
+def _clean_graph(onnx_path: Path, simplify: bool, probes: list[dict[str, np.ndarray]], scratch: Path, say: Log,
+                 stages: list[dict[str, Any]], stage_graphs: list[tuple[str, Path, str]]) -> Path:
+    """onnxsim, then constant-condition If folding; each kept only when outputs are unchanged."""
+    if simplify:
+        with stage_errors("onnxsim check", "portable and simplified"):
+            result_s = run_onnxsim(onnx_path, scratch / "simplified.onnx", probes)
         say(f"onnxsim: {result_s.detail}")
         onnx_path = result_s.path
         stages.append({"stage": "simplify", "against": "exported graph", "passed": True,
                        "applied": result_s.applied, "detail": result_s.detail})
         stage_graphs.append(("simplify", onnx_path, result_s.detail))
-    return Prepared(source, specs, output_names, onnx_path, reference, ref_desc, export_info,
-                    stages, shapes, int_high, stage_graphs)
+    if _has_if(onnx_path):  # fold constant-condition Ifs (what onnxsim left) before precision and targets
+        with stage_errors("control-flow folding", "portable and inlined"):
+            folded = fold_control_flow(onnx_path, scratch / "inlined.onnx", probes)
+        say(f"control flow: {folded.detail}")
+        onnx_path = folded.path
+        stages.append({"stage": "controlflow", "against": "previous graph", "passed": True,
+                       "applied": bool(folded.folded), "detail": folded.detail})
+        if folded.folded:
+            stage_graphs.append(("controlflow", onnx_path, folded.detail))
+    return onnx_path
+
+
+def _probe_feeds(run: Callable[[dict[str, np.ndarray]], Any], specs: list[TensorSpec],
+                 shapes: dict[str, tuple[int, ...]], rng: np.random.Generator, int_high: dict[str, int],
+                 example: dict[str, np.ndarray] | None, real: list[dict[str, np.ndarray]],
+                 meanings: dict[str, IntMeaning], say: Log) -> tuple[dict[str, np.ndarray], Any]:
+    """The feed every check runs on, and one at a second size of the dynamic axes (or None):
+    the example or real samples first; random inputs only when none exist, checked first."""
+    if example is not None or real:
+        feed = example if example is not None else real[0]
+    else:
+        refuse_meaningful(meanings, "preparing check inputs")
+        feed = checked_random(run, specs, shapes, rng, int_high, "preparing check inputs")
+    if len(real) > 1:
+        return feed, real[1]
+    if any(m.shape_role for m in meanings.values()):
+        return feed, None
+    varied, refused = second_size(run, specs, shapes, rng, int_high)
+    if varied is None and refused:
+        say(f"note: the model does not run at a second size of its dynamic axes (tried {'; '.join(refused)}); "
+            "dynamic behaviour is checked at the first size only")
+    return feed, varied
+
+
+def _graph_only(path: Path | None) -> Any:
+    """The graph without its external weights (initializer dims are still there): cheap to read."""
+    import onnx
+
+    return onnx.load(str(path), load_external_data=False)
+
+
+def _has_if(path: Path) -> bool:
+    return any(n.op_type == "If" for n in _graph_only(path).graph.node)
+
+
+def _named_dims_copy(path: Path | None, scratch: Path, say: Log) -> Path:
+    """The ONNX source itself, or a copy whose dims stored as -1/0 are named (dynamic) dims."""
+    assert path is not None
+    if not onnxio.name_dynamic_dims(_graph_only(path)):
+        return path
+    model = onnxio.load_checked(path)
+    changed = onnxio.name_dynamic_dims(model)
+    say(f"note: {changed} input/output dim(s) stored as -1 or 0 are read as dynamic")
+    copy = scratch / "named-dims.onnx"
+    onnxio.save(model, copy)
+    return copy
 
 
 def _at_opset(onnx_path: Path, opset: int | None, scratch: Path, say: Log) -> Path:
@@ -168,11 +237,3 @@ def _output_names(reference: TorchReference, feed: dict[str, np.ndarray]) -> lis
     if len(set(names)) != len(names):
         names = [f"output_{i}" for i in range(len(names))]
     return names
-
-
-def _runs(reference: TorchReference, feed: dict[str, np.ndarray]) -> bool:
-    try:
-        reference.raw(feed)
-    except Exception:  # the model itself rejects this size: not a dynamic axis in practice
-        return False
-    return True

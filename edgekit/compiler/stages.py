@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.backends.onnxruntime.runtime import OnnxRuntime
+from edgekit.compiler.guard import stage_errors
 from edgekit.compiler.paritydata import ParityData
 from edgekit.parity.compare import compare
 from edgekit.parity.metrics import ParityRule
@@ -30,9 +31,10 @@ def stage_parity(parity: ParityData, reference_description: str, stages: list[tu
     previous = 0.0
     broken = False
     for name, graph, detail in stages:
-        run = OnnxRuntime(graph, optimization="basic").run if isinstance(graph, Path) else graph
-        report = compare(cached_reference, run, iter(chosen), output_names, precision, rule,
-                         data_description="", reference_description="", candidate_description=name)
+        with stage_errors("stage attribution", f"'{name}'"):
+            run = OnnxRuntime(graph, optimization="basic").run if isinstance(graph, Path) else graph
+            report = compare(cached_reference, run, iter(chosen), output_names, precision, rule,
+                             data_description="", reference_description="", candidate_description=name)
         max_abs = max((m.max_abs for m in report.outputs), default=0.0)
         row = {
             "stage": name, "against": reference_description, "passed": report.passed,

@@ -187,15 +187,29 @@ def batches(
         if not stacked:
             yield Batch(record, None if label is None else np.atleast_1d(label), 1)
             continue
+        if pending and _shapes(pending[0][0]) != _shapes(record):
+            # Samples of another shape (a second sequence length, image size) start a new batch;
+            # a fixed batch axis cannot take the short group (dropped, as at the end).
+            if not _fixed_batch(specs):
+                yield _stack(pending)
+            pending = []
         pending.append((record, label))
         if len(pending) == size:
             yield _stack(pending)
             pending = []
     if pending:
-        if any(isinstance(s.shape[0], int) for s in specs if s.shape):
+        if _fixed_batch(specs):
             # A fixed batch axis cannot take a short last group: drop it, as training loaders do.
             return
         yield _stack(pending)
+
+
+def _fixed_batch(specs: list[TensorSpec]) -> bool:
+    return any(isinstance(s.shape[0], int) for s in specs if s.shape)
+
+
+def _shapes(record: dict[str, np.ndarray]) -> dict[str, tuple[int, ...]]:
+    return {n: a.shape for n, a in record.items()}
 
 
 def _group_size(specs: list[TensorSpec], batch_size: int) -> int:

@@ -20,6 +20,7 @@ from typing import Any
 
 from edgekit.bundle import sha256_file
 from edgekit.errors import InputError
+from edgekit.models.hf import is_hf_folder, is_pretrained, load_folder, wrap
 from edgekit.safeio import file_kind
 from edgekit.user_code import import_reference
 
@@ -36,6 +37,8 @@ class ModelSource:
     sha256: str
     module: Any = None  # nn.Module, ScriptModule or ExportedProgram
     onnx_path: Path | None = None
+    hf: Any = None  # an HfModel (edgekit.models.hf): derived inputs, example and dynamic axes
+    folder: Path | None = None  # a Hugging Face model folder (its tokenizer reads text data)
 
     @property
     def is_torch(self) -> bool:
@@ -43,6 +46,8 @@ class ModelSource:
 
     def forward_names(self) -> list[str] | None:
         """Names of the forward() parameters, used as default input names."""
+        if self.hf is not None:
+            return list(self.hf.input_names)
         if self.kind == "torch.export":
             specs = self.module.graph_signature.user_inputs
             return [str(s) for s in specs]
@@ -65,6 +70,10 @@ def load_source(model: Any, weights: str | Path | None = None, allow_pickle: boo
         text = str(model)
         path = Path(text)
         kind = file_kind(path, "model")  # by stat, before opening: a FIFO or device would hang
+        if kind == "dir" and is_hf_folder(path):
+            if weights is not None:
+                raise InputError("--weights applies to a factory model, not to a Hugging Face folder")
+            return _from_hf(load_folder(path), f"Hugging Face folder {path.name}", path)
         if kind == "dir":
             raise InputError(f"model '{path}' is a folder", note=f"MODEL is a {MODEL_FORMS}")
         if path.suffix == ".onnx":
@@ -88,6 +97,10 @@ def _from_object(model: Any, weights: str | Path | None) -> ModelSource:
 
     if isinstance(model, torch.export.ExportedProgram):
         return ModelSource("torch.export", "torch.export program", _state_hash(model.state_dict), model)
+    if is_pretrained(model):
+        if weights is not None:
+            _apply_weights(model, Path(weights))
+        return _from_hf(model, f"transformers {type(model).__name__}")
     if not isinstance(model, torch.nn.Module):
         raise InputError(
             f"model of type {type(model).__name__} is not supported",
@@ -97,6 +110,11 @@ def _from_object(model: Any, weights: str | Path | None) -> ModelSource:
         _apply_weights(model, Path(weights))
     model.eval()
     return ModelSource("module", type(model).__name__, _state_hash(model.state_dict()), model)
+
+
+def _from_hf(model: Any, description: str, folder: Path | None = None) -> ModelSource:
+    hf = wrap(model, description)
+    return ModelSource("hf", description, _state_hash(model.state_dict()), hf.module, hf=hf, folder=folder)
 
 
 PICKLE_NOTE = ("a TorchScript file, a .pt2 program and a pickled whole model can run code when loaded "

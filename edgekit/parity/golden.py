@@ -74,6 +74,13 @@ def load_golden(
     return pairs
 
 
+def _bundle_rule(manifest: dict, precision: str) -> ParityRule:
+    """The rule the bundle was judged by: its precision's (or ``rule_precision``'s, for a graph that
+    arrived quantized) with the recorded overrides."""
+    parity = manifest.get("parity") or {}
+    return rule_for(str(parity.get("rule_precision") or precision), **(parity.get("rule_overrides") or {}))
+
+
 def check_golden(runtime: LoadedRuntime, rule: ParityRule | None = None) -> ParityReport:
     """Runs ``runtime`` on its bundle's golden samples; compares with the stored outputs."""
     bundle = runtime.bundle
@@ -95,8 +102,7 @@ def check_golden(runtime: LoadedRuntime, rule: ParityRule | None = None) -> Pari
         data=batches(),
         output_names=output_names,
         precision=precision,
-        rule=rule or recorded_rule(bundle.manifest) or rule_for(
-            precision, **((bundle.manifest.get("parity") or {}).get("rule_overrides") or {})),
+        rule=rule or recorded_rule(bundle.manifest) or _bundle_rule(bundle.manifest, precision),
         data_description=f"{len(pairs)} golden batches stored in the bundle",
         reference_description="reference outputs recorded at build time",
         candidate_description=f"{runtime.target} ({runtime.backend}) on this host",

@@ -102,16 +102,21 @@ def _errors(ref: list[np.ndarray], got: list[np.ndarray]) -> tuple[float, float,
     return float(np.abs(r - g).max(initial=0.0)), rel, cos
 
 
-def compare_layers(reference: Path, candidate: Path, feeds: Iterable[Feed], rule: ParityRule) -> dict[str, Any]:
-    """Layer-by-layer errors of ``candidate`` against the fp32 ``reference`` graph."""
+def compare_layers(reference: Path, candidate: Path | None, feeds: Iterable[Feed], rule: ParityRule,
+                   candidate_values: dict[str, list[np.ndarray]] | None = None) -> dict[str, Any]:
+    """Layer-by-layer errors of ``candidate`` (an ONNX graph, or tensors a backend exposed, by
+    name) against the fp32 ``reference`` graph."""
     feeds = list(feeds)
     if not feeds:
         raise InputError("--layers needs at least one input sample")
     with tempfile.TemporaryDirectory(prefix="edgekit-layers-") as tmp:
         ref_model = _expose_all(reference, Path(tmp) / "ref.onnx")
-        _expose_all(candidate, Path(tmp) / "cand.onnx")
         ref_vals = _run(Path(tmp) / "ref.onnx", feeds)
-        cand_vals = _run(Path(tmp) / "cand.onnx", feeds)
+        if candidate_values is None:
+            assert candidate is not None
+            _expose_all(candidate, Path(tmp) / "cand.onnx")
+            candidate_values = _run(Path(tmp) / "cand.onnx", feeds)
+        cand_vals = candidate_values
     tensor_error: dict[str, float] = {}
     layers = []
     for node in ref_model.graph.node:

@@ -62,7 +62,9 @@ def create_session(path: Path, opts: Any) -> Any:
 
 
 def _spec(arg: Any) -> TensorSpec:
-    shape = tuple(d if isinstance(d, int) else (d or "?") for d in (arg.shape or []))
+    # A dim onnxruntime reports as -1/0 (stored so by some exporters) is dynamic, not a size.
+    shape = tuple(d if isinstance(d, int) and d > 0 else (d if isinstance(d, str) and d else "?")
+                  for d in (arg.shape or []))
     return TensorSpec(arg.name, shape, ORT_TYPES.get(arg.type, arg.type))
 
 
