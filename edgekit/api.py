@@ -49,7 +49,7 @@ def compile(  # noqa: A001  (the public name; shadows the builtin inside this mo
             eval_data: DATA to check parity on; seeded random inputs when absent.
             out: the ``NAME.edgekit`` directory to write; default ``<model name>.edgekit``.
             force: replace an existing bundle at ``out`` (the old one stays until the new is complete).
-            allow_pickle: allow loading a pickled whole model (runs code from the file).
+            allow_pickle: allow a model file that runs code when loaded (TorchScript, .pt2, pickled model).
             exporter: ``auto`` (torch.export-based, then TorchScript-based), ``dynamo`` or ``torchscript``.
             simplify: run onnxsim (its result is kept only when numerically identical).
             opset: ONNX opset for the export; the exporter's default when None.
@@ -108,6 +108,7 @@ def check(
     weights: str | Path | None = None,
     accept_failed: bool = True,
     verify_key: str | os.PathLike[str] | bytes | None = None,
+    allow_pickle: bool = False,
 ) -> ParityReport:
     """Re-runs parity on a built artifact.
 
@@ -124,6 +125,7 @@ def check(
         weights: state dict for a factory ``reference``.
         accept_failed: check a bundle that failed parity at build time (default: yes).
         verify_key: refuse the bundle unless this Ed25519 public key signed it.
+        allow_pickle: allow a ``reference`` file that runs code when loaded (TorchScript, .pt2, pickle).
     """
     rt = runtime if isinstance(runtime, Runtime) else load(runtime, target, accept_failed=accept_failed,
                                                            verify_key=verify_key)
@@ -133,7 +135,7 @@ def check(
         return rt.selfcheck(raise_on_failure=False)
     from edgekit.parity.against import check_against
 
-    return check_against(rt, reference, data, weights)
+    return check_against(rt, reference, data, weights, allow_pickle)
 
 
 REFERENCE_MODEL = Layout.REFERENCE_MODEL
@@ -152,13 +154,14 @@ def check_layers(
     (``compile --keep-fp32``), else, for an fp32 bundle, its portable graph (then the cpu
     target's optimised graph is the candidate). Inputs: ``data``, else the golden samples.
     """
+    from edgekit.archive import bundle_folder
     from edgekit.bundle import read_bundle
     from edgekit.data.sources import batches, open_data
     from edgekit.parity.golden import GOLDEN_FILE, load_golden
     from edgekit.parity.layers import compare_layers
     from edgekit.parity.metrics import rule_for
 
-    b = read_bundle(bundle)
+    b = read_bundle(bundle_folder(bundle))
     if target is not None:
         b.target(target)
     notes = []

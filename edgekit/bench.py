@@ -145,12 +145,13 @@ def _key_metric(report: dict[str, Any]) -> str:
 def bench_bundles(bundles: list[str], targets: list[str] | None, options: BenchOptions,
                   torch_ms: float | None = None, log: Any = None) -> list[BenchRow]:
     """One row per bundle × target (all of a bundle's targets this host can run, or ``targets``)."""
+    from edgekit.archive import bundle_folder
     from edgekit.bundle import read_bundle
     from edgekit.runtimes import runtime_class
 
     plan = []
     for path in bundles:
-        b = read_bundle(path)
+        b = read_bundle(bundle_folder(path))
         names = [t for t in b.target_names if targets is None or t in targets]
         for name in names:
             reason = runtime_class(name).probe()
@@ -189,13 +190,14 @@ def bench_bundles(bundles: list[str], targets: list[str] | None, options: BenchO
     return rows
 
 
-def torch_latency(model: Any, weights: str | None, feed: dict[str, np.ndarray], options: BenchOptions) -> float:
+def torch_latency(model: Any, weights: str | None, feed: dict[str, np.ndarray], options: BenchOptions,
+                  allow_pickle: bool = False) -> float:
     """Median torch eager latency on the same batch-1 inputs and thread count."""
     import torch
 
     from edgekit.models.loader import load_source
 
-    source = load_source(model, weights)
+    source = load_source(model, weights, allow_pickle)
     if not source.is_torch:
         raise InputError("--against for bench must be a torch model (the speed-up is over torch eager)")
     if options.threads:

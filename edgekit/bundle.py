@@ -13,8 +13,8 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -59,6 +59,8 @@ class Bundle:
 
     path: Path
     manifest: dict[str, Any]
+    origin: Path | None = None  # the folder a verified private copy was made from
+    raw: bytes | None = field(default=None, repr=False, compare=False)  # the manifest bytes parsed
 
     @property
     def inputs(self) -> list[TensorSpec]:
@@ -122,23 +124,45 @@ class Bundle:
         return path
 
 
+def safe_relpath(relpath: str) -> tuple[str, ...]:
+    """The parts of a manifest path; refuses escapes, aliases (``./f``) and names no file system takes."""
+    parts = tuple(relpath.split("/")) if isinstance(relpath, str) else ()
+    if (
+        not parts
+        or "\\" in relpath
+        or "\x00" in relpath
+        or PurePosixPath(relpath).is_absolute()
+        or any(part in ("", ".", "..") for part in parts)
+    ):
+        raise BundleError(f"bundle manifest names an unsafe path {relpath[:200]!r}")
+    if len(parts) > 64 or len(relpath.encode()) > 1024 or any(len(p.encode()) > 255 for p in parts):
+        raise BundleError(f"bundle manifest names a path too long or too deep: {relpath[:80]!r}…")
+    return parts
+
+
 def _safe_join(root: Path, relpath: str) -> Path:
     """Joins a manifest path to the bundle root, refusing anything that escapes it."""
-    pure = PurePosixPath(relpath)
-    if (
-        not relpath
-        or "\\" in relpath
-        or pure.is_absolute()
-        or any(part in ("..", "") for part in pure.parts)
-    ):
-        raise BundleError(f"bundle manifest names an unsafe path '{relpath}'")
-    path = root.joinpath(*pure.parts)
+    path = root.joinpath(*safe_relpath(relpath))
     for parent in [path, *path.parents]:
         if parent == root:
             break
         if parent.is_symlink():
             raise BundleError(f"bundle file '{relpath}' is a symbolic link; links are refused")
     return path
+
+
+def bundle_root(path: str | os.PathLike[str]) -> Path:
+    """The bundle folder ``path`` names, checked by ``stat`` (too long, missing, not a folder: refused)."""
+    from edgekit.safeio import file_kind
+
+    root = Path(path)
+    try:
+        kind = file_kind(root, "bundle")
+    except InputError as err:
+        raise BundleError(err.message) from err
+    if kind != "dir":
+        raise BundleError(f"no bundle at {root}", note="a bundle is a directory written by `edgekit compile`")
+    return root
 
 
 def read_bundle(path: str | os.PathLike[str], verify: bool = True) -> Bundle:
@@ -151,20 +175,19 @@ def read_bundle(path: str | os.PathLike[str], verify: bool = True) -> Bundle:
     Raises:
         BundleError: missing, malformed, of an unknown schema, or tampered with.
     """
-    root = Path(path)
-    if not root.is_dir():
-        raise BundleError(
-            f"no bundle at {root}", note="a bundle is a directory written by `edgekit compile`"
-        )
+    root = bundle_root(path)
     manifest_path = root / MANIFEST
+    from edgekit.safeio import MAX_JSON_BYTES, loads_json, read_regular
+
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        raw = read_regular(manifest_path, f"bundle manifest {manifest_path}", MAX_JSON_BYTES, BundleError)
+        manifest = loads_json(raw, f"bundle manifest {manifest_path}", BundleError)
     except FileNotFoundError as err:
         raise BundleError(f"{root} is not a bundle: it has no {MANIFEST}") from err
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+    except UnicodeDecodeError as err:
         raise BundleError(f"bundle manifest {manifest_path} is not valid JSON: {err}") from err
     _validate_manifest(root, manifest)
-    bundle = Bundle(root.resolve(), manifest)
+    bundle = Bundle(root.resolve(), manifest, raw=raw)
     from edgekit.slim import dropped_files
 
     skipped = dropped_files(root, manifest)  # a `pack --slim` bundle lacks its reports, by design
@@ -179,6 +202,11 @@ def read_bundle(path: str | os.PathLike[str], verify: bool = True) -> Bundle:
     return bundle
 
 
+def validate_manifest(root: Path, manifest: Any) -> None:
+    """Raises BundleError for a manifest that is not the schema this edgekit reads."""
+    _validate_manifest(root, manifest)
+
+
 def _validate_manifest(root: Path, manifest: Any) -> None:
     if not isinstance(manifest, dict):
         raise BundleError(f"bundle manifest in {root} is not a JSON object")
@@ -186,7 +214,7 @@ def _validate_manifest(root: Path, manifest: Any) -> None:
     if missing:
         raise BundleError(f"bundle manifest in {root} lacks field(s): {', '.join(missing)}")
     version = manifest["schema_version"]
-    if version != SCHEMA_VERSION:
+    if type(version) is not int or version != SCHEMA_VERSION:  # not 1.0, not true
         raise BundleError(
             f"bundle {root} has manifest schema version {version!r}; "
             f"this edgekit reads version {SCHEMA_VERSION}",
@@ -288,6 +316,9 @@ def hash_tree(root: Path) -> dict[str, dict[str, Any]]:
 
 def check_destination(out: Path, force: bool) -> None:
     """Fails early, before any work, when ``out`` cannot be (over)written."""
+    from edgekit.safeio import check_output_path
+
+    check_output_path(out, "--out")
     if out.suffix != SUFFIX:
         raise InputError(f"bundle path '{out}' must end in '{SUFFIX}'")
     if out.exists() or out.is_symlink():
@@ -305,36 +336,49 @@ def check_destination(out: Path, force: bool) -> None:
 
 @contextlib.contextmanager
 def staged_bundle(out: Path) -> Iterator[Path]:
-    """Yields a private temporary sibling of ``out``; removes it on any failure.
+    """Yields a private temporary sibling of ``out``, flock-held for the life of the compile;
+    removes it on any failure.
 
-    ``commit_bundle`` renames it into place. Stale staging folders left by killed
-    runs are removed first.
+    ``commit_bundle`` moves it into place. What killed runs left (unlocked staging and
+    ``-old-`` folders) is cleaned first; an old bundle left without its place is restored.
     """
-    _remove_stale_staging(out)
+    from edgekit.locks import hold_dir_lock
+    from edgekit.replace import clean_staging
+
+    clean_staging(out, f".{out.name}{_TMP_MARK}")
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}{_TMP_MARK}{os.getpid()}-", dir=out.parent))
+    lock = hold_dir_lock(staging)
     try:
         yield staging
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+        lock.close()
 
 
-def commit_bundle(staging: Path, out: Path, manifest: dict[str, Any]) -> None:
-    """Hashes the staged files, writes the manifest last, and renames into place."""
+def commit_bundle(staging: Path, out: Path, manifest: dict[str, Any],
+                  verify: Callable[[Path], None] | None = None) -> None:
+    """Folds identical target files into the root, hashes the staged files, writes the manifest
+    last, checks the result with ``verify`` (it raises to keep the old bundle), then swaps it
+    into place atomically."""
     from edgekit.dedupe import dedupe_targets
+    from edgekit.locks import hold_dir_lock
+    from edgekit.replace import kill_point, replace_dir
 
     manifest = dedupe_targets(staging, manifest)  # identical files stored once
     manifest = dict(manifest, files=hash_tree(staging))
     write_atomic(staging / MANIFEST, (json.dumps(manifest, indent=2, default=str) + "\n").encode())
+    kill_point("manifest-written")
     os.chmod(staging, 0o777 & ~_umask())  # mkdtemp made it private; a bundle is shared like any folder
-    if out.exists():
-        # The old bundle stays complete until the new one is; then one rename swaps.
-        retired = Path(tempfile.mkdtemp(prefix=f".{out.name}{_TMP_MARK}{os.getpid()}-old-", dir=out.parent))
-        os.replace(out, retired / "b")
-        os.replace(staging, out)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
-        os.replace(staging, out)
+    if verify is not None:
+        verify(staging)
+    kill_point("verified")
+    retired = Path(tempfile.mkdtemp(prefix=f".{out.name}{_TMP_MARK}{os.getpid()}-old-", dir=out.parent))
+    with hold_dir_lock(retired):
+        try:
+            replace_dir(staging, out, retired)
+        finally:
+            shutil.rmtree(retired, ignore_errors=True)
     _fsync_dir(out.parent)
 
 
@@ -351,10 +395,6 @@ def _fsync_dir(path: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-
-def _remove_stale_staging(out: Path) -> None:
-    remove_stale_dirs(out.parent, f".{out.name}{_TMP_MARK}")
 
 
 def remove_stale_dirs(folder: Path, prefix: str) -> None:

@@ -7,6 +7,7 @@ for user errors too.
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from collections.abc import Callable
@@ -20,7 +21,8 @@ from edgekit.layout import Layout
 from edgekit.runtimes.base import MODES
 
 EXIT_PARITY = 3
-BENCH_SHARED = ("weights", "input", "dynamic", "calib", "eval")  # compile options that bench takes too
+# compile options that bench takes too
+BENCH_SHARED = ("weights", "input", "dynamic", "calib", "eval", "allow-pickle")
 BENCH_HELP = {"input": "For a MODEL, as in compile.", "dynamic": "For a MODEL, as in compile.",
               "calib": "For a MODEL at int8, as in compile.", "eval": "For a MODEL, as in compile."}
 
@@ -36,13 +38,10 @@ def _lower(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
 
 def _open_bundle(path: str) -> Any:
     """A bundle folder or a packed ``.edgekit.zip`` (unpacked into the user cache, as load does)."""
+    from edgekit.archive import bundle_folder
     from edgekit.bundle import read_bundle
 
-    if path.endswith(".zip") and Path(path).is_file():
-        from edgekit.archive import unpack
-
-        return read_bundle(unpack(path))
-    return read_bundle(path)
+    return read_bundle(bundle_folder(path))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -80,6 +79,8 @@ def _option_decorators(flags: tuple[str, ...] | None = None,
                 kwargs["multiple"] = True
             else:
                 kwargs["type"] = click.Choice(list(opt.choices)) if opt.choices else kinds[opt.kind]
+                if opt.minimum is not None:
+                    kwargs["type"] = click.IntRange(min=opt.minimum)
                 if opt.default is not None:
                     kwargs.update(default=opt.default, show_default=opt.show_default)
             fn = click.option(f"--{opt.flag}", opt.dest, **kwargs)(fn)
@@ -146,13 +147,18 @@ def compile_cmd(model: str | None, as_json: bool, **params: Any) -> None:
 @click.option("--load-inputs", type=click.Path(file_okay=False), metavar="DIR",
               help="Compare on inputs written by --save-inputs (with --against).")
 @click.option("--layers", is_flag=True, help="Find the layer where accuracy was lost (fp32 graph vs artifact).")
+@_option_decorators(("allow-pickle",))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 def check_cmd(bundle: str, against: str | None, weights: str | None, data: str | None, target: str | None,
               verify_key: str | None, report_file: str | None, junit: str | None, save_inputs: str | None,
-              load_inputs: str | None, layers: bool, as_json: bool) -> None:
+              load_inputs: str | None, layers: bool, allow_pickle: bool, as_json: bool) -> None:
     """Re-run parity on BUNDLE: its golden samples on this host, or against the original model."""
     from edgekit.api import check
+    from edgekit.safeio import check_output_path
 
+    for path_value, flag in ((report_file, "--report"), (junit, "--junit")):
+        if path_value:
+            check_output_path(path_value, flag)  # before the check runs
     if load_inputs:
         from edgekit.parity.saved_inputs import inputs_folder
 
@@ -175,7 +181,8 @@ def check_cmd(bundle: str, against: str | None, weights: str | None, data: str |
         else:
             click.echo("\n".join([*result["notes"], format_layers(result)]))
         return
-    report = check(bundle, against, data, target=target, weights=weights, verify_key=verify_key)
+    report = check(bundle, against, data, target=target, weights=weights, verify_key=verify_key,
+                   allow_pickle=allow_pickle)
     name = report.candidate.split(" ")[0]
     if save_inputs:
         from edgekit.parity.saved_inputs import check_batches
@@ -227,16 +234,17 @@ def run_cmd(bundle: str, input_: tuple[str, ...], output: str | None, target: st
     import numpy as np
 
     from edgekit.api import load
+    from edgekit.safeio import check_output_path, load_npy
 
+    if output:
+        output = output if output.endswith(".npz") else f"{output}.npz"  # what np.savez writes
+        check_output_path(output, "--output")
     feed = {}
     for item in input_:
         name, sep, file = item.partition("=")
         if not sep or not name or not file:
             raise InputError(f"--input '{item}' is not of the form NAME=FILE.npy")
-        try:
-            feed[name] = np.load(file, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise InputError(f"cannot read '{file}' as .npy: {err}") from err
+        feed[name] = load_npy(Path(file), f"--input {name}")
     rt = load(bundle, target, accept_failed=accept_failed, verify_key=verify_key)
     outputs = rt.run(feed)
     if output:
@@ -290,12 +298,20 @@ def bench_cmd(items: tuple[str, ...], targets: str | None, precisions: str, agai
               batch: int, warmup: int, iterations: int, time_budget: float, threads: int | None, mode: str,
               as_json: bool, csv_file: str | None, plot_file: str | None, **params: Any) -> None:
     """Measure bundles (or build MODEL at --targets x --precisions): one row per target x precision."""
+    import math
     import tempfile
 
     from edgekit import bench
+    from edgekit.safeio import check_output_path
 
-    if batch < 1 or iterations < 1 or warmup < 0 or time_budget <= 0:
-        raise InputError("--batch and --iterations must be >= 1, --warmup >= 0, --time-budget > 0")
+    if batch < 1 or iterations < 1 or warmup < 0 or not (math.isfinite(time_budget) and time_budget > 0):
+        raise InputError("--batch and --iterations must be >= 1, --warmup >= 0, "
+                         "--time-budget a finite number > 0")
+    if threads is not None and threads < 1:
+        raise InputError(f"--threads must be >= 1 (got {threads})")
+    for path_value, flag in ((csv_file, "--csv"), (plot_file, "--plot")):
+        if path_value:
+            check_output_path(path_value, flag)
     options = bench.BenchOptions(warmup, iterations, time_budget, batch, threads, mode=mode)
     from edgekit import extras
 
@@ -323,7 +339,7 @@ def bench_cmd(items: tuple[str, ...], targets: str | None, precisions: str, agai
         torch_ms = None
         if reference is not None:
             feed, _, _ = bench.bench_feeds(_open_bundle(bundles[0]), batch)
-            torch_ms = bench.torch_latency(reference, params["weights"], feed, options)
+            torch_ms = bench.torch_latency(reference, params["weights"], feed, options, params["allow_pickle"])
         rows = bench.bench_bundles(bundles, target_list, options, torch_ms, log)
     if csv_file:
         bench.write_csv(rows, csv_file)
@@ -381,6 +397,9 @@ def sign_cmd(bundle: str, key: str) -> None:
     from edgekit.bundle import read_bundle
     from edgekit.signing import sign
 
+    if bundle.endswith(".zip") and Path(bundle).is_file():
+        raise InputError(f"'{bundle}' is an archive; sign the bundle folder, then pack it",
+                         note="the archive keeps the folder's signature.json, and load(verify_key=) checks it")
     click.echo(f"signature: {sign(read_bundle(bundle), key)}")
 
 
@@ -483,6 +502,11 @@ def main(argv: list[str] | None = None) -> int:
         return err.exit_code
     except click.exceptions.Exit as err:
         return err.exit_code
+    except OSError as err:
+        if err.errno not in _USER_PATH_ERRNOS or debug:
+            raise
+        _echo_err(f"error: path '{_short(err.filename)}': {err.strerror}; check the paths given")
+        return 2
     except click.Abort:
         _echo_err("aborted")
         return 130
@@ -494,6 +518,15 @@ def main(argv: list[str] | None = None) -> int:
         _echo_err(f"error: {err.format_message()}")
         return err.exit_code
     return result if isinstance(result, int) else 0
+
+
+# A path argument no file system can hold, or one that runs through a file: always the caller's.
+_USER_PATH_ERRNOS = (errno.ENAMETOOLONG, errno.ENOTDIR, errno.ELOOP)
+
+
+def _short(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= 120 else f"{text[:60]}…{text[-40:]}"
 
 
 def _entry() -> Any:

@@ -69,8 +69,9 @@ def load_settings(start: Path) -> Settings:
             return Settings()
         path, origin = found
         data = _parse(path)
-        table = dict(data.get("tool", {}).get("edgekit", data) if path.name == "edgekit.toml"
-                     else data["tool"]["edgekit"])
+        tool = data.get("tool")
+        own = tool.get("edgekit", data) if isinstance(tool, dict) else data
+        table = _table(own if path.name == "edgekit.toml" else _section(data), path)
         table.pop("matrix", None)  # [tool.edgekit.matrix] is an `edgekit matrix` plan, read by edgekit.matrix.plan
         if not table:
             return Settings()
@@ -116,11 +117,23 @@ def _relative_to(base: Path, value: str, must_exist: bool) -> str:
 
 
 def _tool_tables(pyproject: Path) -> dict[str, Any]:
-    return dict(_parse(pyproject).get("tool", {}))
+    tool = _parse(pyproject).get("tool", {})
+    return tool if isinstance(tool, dict) else {}
+
+
+def _section(data: dict[str, Any]) -> Any:
+    tool = data.get("tool", {})
+    return tool.get("edgekit", {}) if isinstance(tool, dict) else {}
+
+
+def _table(value: Any, path: Path) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InputError(f"settings file {path}: [tool.edgekit] is not a table")
+    return dict(value)
 
 
 def _parse(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as err:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
         raise InputError(f"cannot read settings file {path}: {err}") from err

@@ -34,8 +34,12 @@ def _crypto() -> Any:
 
 def generate_key(private_path: Path) -> Path:
     """Writes a new Ed25519 private key (PEM, mode 600) and its public key (``.pub``)."""
+    from edgekit.safeio import check_output_path
+
     serialization, ed25519 = _crypto()
-    if private_path.exists():
+    check_output_path(private_path, "key file")
+    check_output_path(private_path.with_name(private_path.name + ".pub"), "public key file")
+    if private_path.exists() or private_path.is_symlink():
         raise InputError(f"'{private_path}' already exists; refusing to overwrite a key")
     key = ed25519.Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -62,7 +66,10 @@ def _load_private(path: Path) -> Any:
 
 def _load_public(key: str | os.PathLike[str] | bytes) -> Any:
     serialization, ed25519 = _crypto()
-    data = key if isinstance(key, bytes) else Path(key).read_bytes()
+    try:
+        data = key if isinstance(key, bytes) else Path(key).read_bytes()
+    except OSError as err:
+        raise InputError(f"cannot read verify key '{key}': {err.strerror or err}") from err
     try:
         public = serialization.load_pem_public_key(data)
     except ValueError:
@@ -84,7 +91,7 @@ def _fingerprint(public: Any) -> str:
 def sign(bundle: Bundle, private_key: str | os.PathLike[str]) -> Path:
     """Signs the bundle's manifest bytes; writes ``signature.json`` atomically."""
     key = _load_private(Path(private_key))
-    manifest = (bundle.path / MANIFEST).read_bytes()
+    manifest = bundle.raw if bundle.raw is not None else (bundle.path / MANIFEST).read_bytes()
     doc = {"algorithm": "ed25519", "signed": MANIFEST,
            "manifest_sha256": hashlib.sha256(manifest).hexdigest(),
            "key_sha256": _fingerprint(key.public_key()),
@@ -97,28 +104,46 @@ def sign(bundle: Bundle, private_key: str | os.PathLike[str]) -> Path:
 def verify(bundle: Bundle, public_key: str | os.PathLike[str] | bytes) -> str:
     """Checks the signature with ``public_key``; returns the key fingerprint.
 
+    Checks the manifest bytes the Bundle was parsed from (not a fresh read of the folder).
+
     Raises:
         BundleError: unsigned, malformed signature, another key, or a changed manifest.
     """
+    from edgekit.safeio import MAX_JSON_BYTES, read_regular
+
+    path = bundle.path / SIGNATURE_FILE
+    try:
+        signature = read_regular(path, f"{SIGNATURE_FILE} of {bundle.path.name}", MAX_JSON_BYTES, BundleError)
+    except FileNotFoundError as err:
+        raise BundleError(f"bundle {bundle.path.name} is not signed, and a verify key was given") from err
+    manifest = bundle.raw if bundle.raw is not None else (bundle.path / MANIFEST).read_bytes()
+    return verify_bytes(manifest, signature, public_key, bundle.path.name)
+
+
+def verify_bytes(manifest: bytes, signature_doc: bytes, public_key: str | os.PathLike[str] | bytes,
+                 name: str) -> str:
+    """Checks ``signature_doc`` (a signature.json's bytes) over exactly ``manifest``; returns the fingerprint.
+
+    Raises:
+        BundleError: malformed signature document, another key, or a changed manifest.
+    """
     from cryptography.exceptions import InvalidSignature
 
+    from edgekit.safeio import loads_json
+
     public = _load_public(public_key)
-    path = bundle.path / SIGNATURE_FILE
-    if not path.is_file():
-        raise BundleError(f"bundle {bundle.path.name} is not signed, and a verify key was given")
     try:
-        doc = json.loads(path.read_text())
+        doc = loads_json(signature_doc, f"{SIGNATURE_FILE} of bundle {name}", BundleError)
         signature = base64.b64decode(doc["signature"], validate=True)
-    except (ValueError, KeyError, TypeError) as err:
-        raise BundleError(f"bundle {bundle.path.name} has a malformed {SIGNATURE_FILE}") from err
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as err:
+        raise BundleError(f"bundle {name} has a malformed {SIGNATURE_FILE}") from err
     if doc.get("algorithm") != "ed25519":
-        raise BundleError(f"bundle signature algorithm {doc.get('algorithm')!r} is not ed25519")
-    manifest = (bundle.path / MANIFEST).read_bytes()
+        raise BundleError(f"bundle signature algorithm {str(doc.get('algorithm'))[:40]!r} is not ed25519")
     try:
         public.verify(signature, manifest)
     except InvalidSignature as err:
         raise BundleError(
-            f"bundle {bundle.path.name}: signature does not verify with the given key "
+            f"bundle {name}: signature does not verify with the given key "
             "(signed by another key, or the manifest changed after signing)"
         ) from err
     return _fingerprint(public)

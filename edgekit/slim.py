@@ -9,7 +9,6 @@ accepts their absence only for files of the droppable kind.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,10 @@ def dropped_files(root: Path, manifest: dict[str, Any]) -> set[str]:
     if not path.is_file():
         return set()
     try:
-        listed = set(json.loads(path.read_text(encoding="utf-8"))["dropped"])
+        from edgekit.safeio import MAX_JSON_BYTES, loads_json, read_regular
+
+        raw = read_regular(path, f"{SLIM_FILE} of {root.name}", MAX_JSON_BYTES, BundleError)  # bounded, no FIFO
+        listed = set(loads_json(raw, f"{SLIM_FILE} of {root.name}", BundleError)["dropped"])
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise BundleError(f"bundle {root.name}: {SLIM_FILE} is malformed: {err}") from err
     illegal = sorted(listed - set(droppable(manifest)))

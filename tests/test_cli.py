@@ -55,7 +55,8 @@ def test_torchscript_file(tmp_path) -> None:
     module, example, _ = SMALL_MODELS["cnn"]()
     path = tmp_path / "cnn.pt"
     torch.jit.trace(module, example).save(str(path))
-    proc = _compile(str(path), "--input", "x:2x3x32x32", "--dynamic", "x:0", "--out", str(tmp_path / "ts.edgekit"))
+    proc = _compile(str(path), "--input", "x:2x3x32x32", "--dynamic", "x:0", "--allow-pickle",
+                    "--out", str(tmp_path / "ts.edgekit"))
     assert proc.returncode == 0, proc.stderr
     manifest = json.loads((tmp_path / "ts.edgekit" / "manifest.json").read_text())
     assert manifest["source"]["kind"] == "torchscript"
@@ -68,7 +69,7 @@ def test_torch_export_program(tmp_path) -> None:
     program = torch.export.export(module, example)
     path = tmp_path / "model.pt2"
     torch.export.save(program, str(path))
-    proc = _compile(str(path), "--out", str(tmp_path / "ep.edgekit"))
+    proc = _compile(str(path), "--allow-pickle", "--out", str(tmp_path / "ep.edgekit"))
     assert proc.returncode == 0, proc.stderr
     manifest = json.loads((tmp_path / "ep.edgekit" / "manifest.json").read_text())
     assert manifest["source"]["kind"] == "torch.export"
@@ -109,12 +110,12 @@ def test_overwrite_needs_force(tmp_path) -> None:
     path = tmp_path / "m.pt"
     torch.jit.trace(module, example).save(str(path))
     out = tmp_path / "m.edgekit"
-    assert _compile(str(path), "--input", "x:4x32", "--out", str(out)).returncode == 0
+    assert _compile(str(path), "--input", "x:4x32", "--allow-pickle", "--out", str(out)).returncode == 0
     first = (out / "manifest.json").read_text()
-    again = _compile(str(path), "--input", "x:4x32", "--out", str(out))
+    again = _compile(str(path), "--input", "x:4x32", "--allow-pickle", "--out", str(out))
     assert again.returncode == 2 and "--force" in again.stderr
     assert (out / "manifest.json").read_text() == first
-    forced = _compile(str(path), "--input", "x:4x32", "--out", str(out), "--force")
+    forced = _compile(str(path), "--input", "x:4x32", "--allow-pickle", "--out", str(out), "--force")
     assert forced.returncode == 0, forced.stderr
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".m.edgekit")]
 
@@ -236,7 +237,7 @@ def test_settings_from_pyproject(tmp_path) -> None:
     module, example, _ = SMALL_MODELS["mlp"]()
     torch.jit.trace(module, example).save(str(tmp_path / "m.pt"))
     (tmp_path / "pyproject.toml").write_text(
-        '[tool.edgekit]\ntarget = "cpu"\ninput = ["x:4x32"]\nout = "fromconfig.edgekit"\n'
+        '[tool.edgekit]\ntarget = "cpu"\ninput = ["x:4x32"]\nout = "fromconfig.edgekit"\nallow-pickle = true\n'
     )
     proc = _compile("m.pt", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -105,16 +105,22 @@ tokens = st.sampled_from([
     "--input", "--dynamic", "--target", "--precision", "--calib", "--eval", "--out", "--weights", "--json",
     "--force", "--seed", "--calib-samples", "--preprocess", "--opset", "--max-accuracy-drop", "x:1x3", "x:0",
     "cpu", "intel-cpu", "int8", "fp16", "abc", "-1", "0", ":", "::", "x:1x0", "a.edgekit", "nvidia-gpu",
+    "-5", "nan", "inf", "--time-budget", "--threads", "--report", "--junit", "--output", "/proc/x.json",
+    "/sys/x.edgekit", "n" * 300, "x:99999999999999999999x4", "x:100000000000x4", "--allow-pickle",
 ]) | st.text(max_size=8)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(command=st.sampled_from(["compile", "check", "run", "inspect", "targets", "pack", "sign", "bogus"]),
+@given(command=st.sampled_from(["compile", "check", "run", "inspect", "targets", "pack", "sign", "bench", "bogus"]),
        args=st.lists(tokens, max_size=6))
 @example(command="check", args=["\x00"])  # found by this test: click's os.stat raised on a NUL byte
+@example(command="compile", args=["--seed", "-5"])
+@example(command="bench", args=["a.edgekit", "--time-budget", "nan"])
+@example(command="bench", args=["a.edgekit", "--threads", "-1"])
+@example(command="compile", args=["--input", "x:99999999999999999999x4"])
 def test_random_cli_arguments(command, args, capsys) -> None:
     # A model that does not exist keeps compile from doing real work; the point is argument handling.
-    argv = [command, *(["no/such/model.onnx"] if command == "compile" else []), *args]
+    argv = [command, *(["no/such/model.onnx"] if command in ("compile", "bench") else []), *args]
     if command == "compile" and "--out" not in args:
         argv += ["--out", "/nonexistent-dir/m.edgekit"]
     code = main(argv)
@@ -161,6 +167,13 @@ def _corpus(tmp: Path) -> list[Path]:
     model = onnx.load(str(good))
     model.graph.node[0].op_type = "NoSuchOp"
     add("unknown-op.onnx", model.SerializeToString())
+    model = onnx.load(str(good))  # issue 12: an input declared [1, 10^12]
+    for dim in model.graph.input[0].type.tensor_type.shape.dim:
+        dim.dim_value = 10**12
+    add("huge-input.onnx", model.SerializeToString())
+    model = onnx.load(str(good))  # issue 12: a graph without inputs
+    del model.graph.input[:]
+    add("no-inputs.onnx", model.SerializeToString())
     return files
 
 
@@ -189,3 +202,109 @@ for f in {[str(f) for f in files]!r}:
     assert "edgekit-error" in outcomes
     print(f"corpus: {len(files)} files, {sum(ln.startswith('ok') for ln in lines)} compiled, "
           f"{sum(ln.startswith('edgekit-error') for ln in lines)} refused with an EdgekitError")
+
+
+# -- issue 12: one fuzz test per remaining surface (fixed seeds via hypothesis' database-free runs) --
+@pytest.fixture(scope="module")
+def signed_fuzz_bundle(digits_bundle, tmp_path_factory) -> tuple[Path, Path, bytes]:
+    from edgekit.signing import generate_key, sign
+
+    tmp = tmp_path_factory.mktemp("signed-fuzz")
+    dst = tmp / "s.edgekit"
+    shutil.copytree(digits_bundle, dst)
+    pub = generate_key(tmp / "k")
+    sign(read_bundle(dst), tmp / "k")
+    return dst, pub, (dst / "signature.json").read_bytes()
+
+
+def _mutate_bytes(data: bytes, draw) -> bytes:
+    out = bytearray(data)
+    for _ in range(draw(st.integers(1, 4))):
+        op = draw(st.sampled_from(["flip", "cut", "insert", "nest"]))
+        pos = draw(st.integers(0, max(len(out) - 1, 0)))
+        if op == "flip" and out:
+            out[pos] ^= 1 << draw(st.integers(0, 7))
+        elif op == "cut":
+            del out[pos:pos + draw(st.integers(1, 64))]
+        elif op == "insert":
+            out[pos:pos] = draw(st.binary(max_size=16))
+        else:
+            depth = draw(st.sampled_from([10, 100, 10_000]))
+            out[pos:pos] = b"[" * depth + b"]" * depth
+    return bytes(out)
+
+
+@settings(max_examples=120, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_mutated_signatures_and_raw_manifests(signed_fuzz_bundle, data) -> None:
+    path, pub, signature = signed_fuzz_bundle
+    manifest = (path / "manifest.json").read_bytes()
+    target = data.draw(st.sampled_from(["signature.json", "manifest.json"]))
+    original = signature if target == "signature.json" else manifest
+    (path / target).write_bytes(_mutate_bytes(original, data.draw))
+    try:
+        edgekit.load(path, verify_key=pub)
+    except EdgekitError:
+        pass
+    finally:
+        (path / target).write_bytes(original)
+
+
+@pytest.fixture(scope="module")
+def fuzz_archive(digits_bundle, tmp_path_factory) -> bytes:
+    from edgekit.archive import pack
+
+    return pack(digits_bundle, tmp_path_factory.mktemp("zip-fuzz") / "a.edgekit.zip").read_bytes()
+
+
+@settings(max_examples=120, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_mutated_archives(fuzz_archive, tmp_path_factory, data) -> None:
+    tmp = tmp_path_factory.mktemp("zip-case")
+    path = tmp / "m.edgekit.zip"
+    path.write_bytes(_mutate_bytes(fuzz_archive, data.draw))
+    from edgekit.archive import unpack
+
+    try:
+        rt = edgekit.load(unpack(path, cache_dir=tmp / "cache"))
+        rt.selfcheck(raise_on_failure=False)
+    except EdgekitError:
+        pass
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _npy_bytes(shape: tuple[int, ...], descr: str) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": descr, "fortran_order": False, "shape": shape})
+    return buf.getvalue() + b"\0" * 32
+
+
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(shape=st.lists(st.integers(0, 10**13), max_size=3).map(tuple),
+       descr=st.sampled_from(["<f4", "|O", "<i8", "|b1", "<f2", "V8"]),
+       kind=st.sampled_from(["npy", "npz", "npz-deflated"]), data=st.data())
+def test_forged_npy_and_npz_inputs(tmp_path_factory, shape, descr, kind, data) -> None:
+    import zipfile
+
+    from edgekit.safeio import load_npy, load_npz
+
+    tmp = tmp_path_factory.mktemp("npy-case")
+    payload = _mutate_bytes(_npy_bytes(shape, descr), data.draw) if data.draw(st.booleans()) \
+        else _npy_bytes(shape, descr)
+    path = tmp / f"x.{kind[:3]}"
+    if kind == "npy":
+        path.write_bytes(payload)
+    else:
+        method = zipfile.ZIP_DEFLATED if kind == "npz-deflated" else zipfile.ZIP_STORED
+        with zipfile.ZipFile(path, "w", method) as archive:
+            archive.writestr("x.npy", payload)
+    try:
+        (load_npy if kind == "npy" else load_npz)(path, "fuzz input")
+    except EdgekitError:
+        pass
+    shutil.rmtree(tmp, ignore_errors=True)

@@ -38,11 +38,13 @@ LAYERS: dict[str, int] = {
     "edgekit.backends.onnxruntime.target": 5, "edgekit.backends.openvino.target": 5,
     "edgekit.backends.tensorrt.target": 5,
     "edgekit.data": 2, "edgekit.models": 2, "edgekit.models.hf": 2, "edgekit.archive": 2, "edgekit.signing": 2,
+    "edgekit.snapshot": 2,  # load()'s verified private copy: reads the bundle, checks its signature
     "edgekit.bundle": 1, "edgekit.dedupe": 1, "edgekit.slim": 1,
     "edgekit.errors": 0, "edgekit.deps": 0, "edgekit.signature": 0, "edgekit.hostinfo": 0,
     "edgekit.cache": 0, "edgekit.user_code": 0, "edgekit.onnxio": 0, "edgekit.timing": 0,
     "edgekit.layout": 0, "edgekit.precision": 0, "edgekit.registry": 0, "edgekit.native": 0,
     "edgekit.peakmem": 0, "edgekit.onnxtypes": 0,
+    "edgekit.safeio": 0, "edgekit.locks": 0, "edgekit.replace": 0,  # untrusted reads, flocks, atomic swap
 }
 
 

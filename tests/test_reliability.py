@@ -31,7 +31,7 @@ def test_pack_and_load_archive(digits_bundle, tmp_path, monkeypatch) -> None:
     rt = edgekit.load(tmp_path / "digits.edgekit.zip")
     assert rt.selfcheck().passed
     again = edgekit.load(tmp_path / "digits.edgekit.zip")  # unpacked once, reused
-    assert again.bundle.path == rt.bundle.path
+    assert again.bundle.origin == rt.bundle.origin  # each load runs its own verified private copy
 
 
 def _zip(path: Path, entries: dict[str, bytes], link: str | None = None) -> Path:
@@ -56,7 +56,7 @@ def _zip(path: Path, entries: dict[str, bytes], link: str | None = None) -> Path
     ],
 )
 def test_unsafe_archives_are_refused(tmp_path, entries, link, limits, needle) -> None:
-    archive = _zip(tmp_path / "bad.edgekit.zip", entries, link)
+    archive = _zip(tmp_path / "bad.edgekit.zip", {"manifest.json": b"{}", **entries}, link)
     with pytest.raises(BundleError, match=needle):
         unpack(archive, cache_dir=tmp_path / "cache", limits=limits)
     assert not (tmp_path / "evil.txt").exists()

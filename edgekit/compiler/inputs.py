@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.errors import InputError
+from edgekit.safeio import check_allocation
 from edgekit.signature import TensorSpec
 
 INPUT_SYNTAX = "NAME:SHAPE[:DTYPE], e.g. x:1x3x224x224:float32"
@@ -47,6 +48,7 @@ def parse_input(text: str) -> InputArg:
     shape = tuple(int(d) for d in re.split(r"[x,]", parts[1]))
     if any(d <= 0 for d in shape):
         raise InputError(f"--input '{text}' has a zero-sized dimension")
+    check_allocation(int(np.prod(shape, dtype=object)) * np.dtype(dtype).itemsize, f"--input '{text}'")
     return InputArg(parts[0], shape, dtype)
 
 
@@ -123,6 +125,9 @@ def random_feed(specs: list[TensorSpec], shapes: dict[str, tuple[int, ...]], rng
     for spec in specs:
         shape = shapes[spec.name]
         dtype = np.dtype(spec.dtype)
+        # Random values are drawn as 8-byte numbers: refuse a shape this host cannot hold.
+        check_allocation(int(np.prod(shape, dtype=object)) * 8,
+                         f"an example input '{spec.name}' of shape {list(shape)}")
         if dtype == np.bool_:
             feed[spec.name] = rng.random(shape) < 0.5
         elif np.issubdtype(dtype, np.integer):

@@ -24,6 +24,8 @@ CALIB_METHODS = ("minmax", "entropy", "percentile")
 EXPORTERS = ("auto", "dynamo", "torchscript")
 STATIC_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
 DEFAULT_CALIB_SAMPLES = 128
+ALLOW_PICKLE_HELP = ("Allow a model file that runs code when loaded (TorchScript, .pt2, pickled whole model); "
+                     "only for files you trust.")
 PREPROCESS_HELP = ("Image preprocessing for image-folder DATA, e.g. "
                    "resize=256,crop=224,scale=1/255,mean=0.485/0.456/0.406,std=0.229/0.224/0.225,layout=NCHW")
 
@@ -34,6 +36,7 @@ class Option:
 
     ``negate``: the flag turns the keyword off (``--no-simplify`` → ``simplify=False``).
     ``kind``: ``str``, ``int``, ``float``, ``flag``, ``file`` (a file path) or ``path``.
+    ``minimum``: for ``int``, the smallest value the flag accepts.
     """
 
     flag: str
@@ -47,6 +50,7 @@ class Option:
     choices: tuple[str, ...] = ()
     show_default: bool = False
     lower: bool = False  # case-insensitive on the command line (``--precision INT8``)
+    minimum: int | None = None  # an int option's smallest value (click refuses less, exit 2)
 
     @property
     def dest(self) -> str:
@@ -77,7 +81,7 @@ COMPILE_OPTIONS: tuple[Option, ...] = (
            metavar="DATA"),
     Option("calib-method", "calib_method", "minmax", "", choices=CALIB_METHODS, show_default=True),
     Option("calib-samples", "calib_samples", DEFAULT_CALIB_SAMPLES, "Calibration samples at most.", kind="int",
-           show_default=True),
+           show_default=True, minimum=1),
     Option("shuffle", "shuffle_calibration", False,
            "Shuffle calibration samples (with --seed) before taking them.", kind="flag"),
     Option("random-calibration", "random_calibration", False,
@@ -103,12 +107,11 @@ COMPILE_OPTIONS: tuple[Option, ...] = (
            "intel-cpu: fix inputs at the example shapes (faster; other sizes are refused).", kind="flag"),
     Option("out", "out", None, "Bundle directory to write (NAME.edgekit).", kind="path"),
     Option("force", "force", False, "Replace an existing bundle at --out.", kind="flag"),
-    Option("allow-pickle", "allow_pickle", False,
-           "Allow a pickled whole model (runs code from the file).", kind="flag"),
+    Option("allow-pickle", "allow_pickle", False, ALLOW_PICKLE_HELP, kind="flag"),
     Option("exporter", "exporter", "auto", "", choices=EXPORTERS, show_default=True),
     Option("no-simplify", "simplify", True, "Skip onnxsim.", kind="flag", negate=True),
-    Option("opset", "opset", None, "ONNX opset for the export.", kind="int"),
-    Option("seed", "seed", 0, "Seed of random parity inputs.", kind="int", show_default=True),
+    Option("opset", "opset", None, "ONNX opset for the export.", kind="int", minimum=1),
+    Option("seed", "seed", 0, "Seed of random parity inputs.", kind="int", show_default=True, minimum=0),
 )
 OPTIONS_BY_FLAG = {o.flag: o for o in COMPILE_OPTIONS}
 KEYWORDS = tuple(o.keyword for o in COMPILE_OPTIONS)
@@ -187,6 +190,11 @@ class CompileOptions:
     selection: Mapping[str, Any] | None = field(default=None, compare=False)
     # Where the CLI's defaults came from (a settings file), recorded in the manifest; not an option.
     settings_file: str | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        seed = self.seed
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            raise InputError(f"seed must be an integer >= 0 (got {seed!r})")
 
     @property
     def is_auto(self) -> bool:

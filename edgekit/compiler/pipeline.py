@@ -18,8 +18,10 @@ from edgekit.compiler.artifact import Artifact
 from edgekit.compiler.build import Build
 from edgekit.compiler.guard import stage_errors
 from edgekit.compiler.inputs import random_feed
+from edgekit.compiler.loadback import check_loads_back
 from edgekit.compiler.lowering import calibration_feeds, lower_prepared, report_notes
 from edgekit.compiler.manifest import assemble_manifest
+from edgekit.compiler.opset import check_opset
 from edgekit.compiler.options import PRECISIONS, CompileOptions
 from edgekit.compiler.paritydata import ParityData
 from edgekit.compiler.payoff import measure_payoff, with_payoff_note
@@ -47,6 +49,7 @@ from edgekit.parity.user_rule import with_user_rule
 from edgekit.parity.writer import write_reports
 from edgekit.precision import INT8_PRECISIONS, Precision
 from edgekit.runtimes import runtime_class
+from edgekit.safeio import check_output_path
 from edgekit.signature import TensorSpec
 from edgekit.targets import get_target
 
@@ -77,9 +80,12 @@ def compile_model(model: Any, example_inputs: tuple[Any, ...] | None, opts: Comp
     say = log or _silent
     if opts.is_auto:
         raise InputError("compile_model needs a concrete target and precision; auto is edgekit.compile's")
+    check_opset(opts.opset)
     targets = _resolve_targets(opts)
     out_path = opts.out if opts.out is not None else default_out(model)
     bundle_io.check_destination(out_path, opts.force)
+    if opts.junit is not None:
+        check_output_path(opts.junit, "--junit")  # before the build: a finished bundle is never thrown away
     source = load_source(model, opts.weights, opts.allow_pickle)
     say(f"model: {source.description}")
     prequant = quantized_ops(source.onnx_path) if source.onnx_path is not None else {}
@@ -143,6 +149,9 @@ def _prepare_stage(build: Build, example_inputs: tuple[Any, ...] | None) -> Stag
     """Export, simplify and check the fp32 graph; derive profiles and the parity batches."""
     opts = build.opts
     prep = prepare(build, example_inputs)
+    if not prep.specs:
+        raise InputError(f"{build.source.description} has no inputs; a bundle runs a model on inputs",
+                         note="a constant belongs in the application, not in a compiled model")
     dim_ranges, profiles = derive_profiles(prep.specs, prep.shapes, explicit_ranges(list(opts.dynamic)))
     # Real samples for every check: the eval data, else the calibration data (for int8 the report
     # then warns that parity on its own calibration samples is optimistic), random only without any.
@@ -227,7 +236,8 @@ def _package(build: Build, staged: Staged, lowered: Any, notes: tuple[str, ...],
     write_reports(staging, reports, manifest, plots)
     if opts.junit is not None:
         write_junit(reports, opts.junit)
-    bundle_io.commit_bundle(staging, out_path, manifest)
+    bundle_io.commit_bundle(staging, out_path, manifest,
+                            verify=lambda p: check_loads_back(p, opts.target_names))
     return reports
 
 
@@ -281,7 +291,7 @@ def default_out(model: Any) -> Path:
 def _default_name(model: Any) -> str:
     if isinstance(model, (str, Path)):
         text = str(model)
-        return Path(text).stem if Path(text).exists() else text.rpartition(":")[2]
+        return Path(text).stem if os.path.exists(text) else text.rpartition(":")[2]  # never raises
     return type(model).__name__.lower()
 
 

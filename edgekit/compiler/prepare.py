@@ -18,6 +18,7 @@ from edgekit.compiler.export import export
 from edgekit.compiler.guard import stage_errors
 from edgekit.compiler.inputs import DynamicArg, InputArg, torch_signature
 from edgekit.compiler.meaning import IntMeaning, integer_input_meanings
+from edgekit.compiler.opset import ensure_opset
 from edgekit.compiler.probes import checked_random, hinted_shapes, real_feeds, refuse_meaningful, second_size
 from edgekit.compiler.simplify import simplify as run_onnxsim
 from edgekit.data.sources import DataSource, batches
@@ -104,6 +105,7 @@ def prepare(build: Build, example_inputs: tuple[Any, ...] | None) -> Prepared:
     else:
         export_info = {"exporter": None, "attempts": []}
         ref_desc = f"onnxruntime fp32, no graph optimisation ({source.description})"
+    onnx_path = _at_opset(onnx_path, opts.opset, scratch, say)
     probes = [feed] + ([varied] if varied is not None else [])
     onnx_path = _clean_graph(onnx_path, opts.simplify, probes, scratch, say, stages, stage_graphs)
     return Prepared(source, specs, output_names, onnx_path, reference, ref_desc, export_info,
@@ -177,6 +179,14 @@ def _named_dims_copy(path: Path | None, scratch: Path, say: Log) -> Path:
     copy = scratch / "named-dims.onnx"
     onnxio.save(model, copy)
     return copy
+
+
+def _at_opset(onnx_path: Path, opset: int | None, scratch: Path, say: Log) -> Path:
+    """The graph at the requested ``--opset``: converted when the export kept another one."""
+    converted = ensure_opset(onnx_path, opset, scratch / "opset" / "model.onnx")
+    if converted != onnx_path:
+        say(f"converted the graph to opset {opset}")
+    return converted
 
 
 def _onnx_signature(path: Path | None, input_args: list[InputArg], dynamic_args: list[DynamicArg]) -> list[TensorSpec]:

@@ -17,6 +17,7 @@ import numpy as np
 
 from edgekit.data.datasource import DataSource, Record
 from edgekit.errors import InputError
+from edgekit.safeio import load_npy, load_npz
 from edgekit.signature import TensorSpec, describe_signature
 from edgekit.user_code import import_reference
 
@@ -100,16 +101,12 @@ def _open(data: Any, preprocess: Any) -> DataSource:
 
 
 def _npz_records(path: Path) -> Iterator[Record]:
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise InputError(f"cannot read '{path}' as .npz: {err}") from err
-    with archive:
-        names = [k for k in archive.files if k not in LABEL_KEYS]
-        if not names:
-            raise InputError(f"'{path}' holds no input arrays (only labels)")
-        arrays = {k: archive[k] for k in names}
-        labels = next((archive[k] for k in LABEL_KEYS if k in archive.files), None)
+    archive = load_npz(path, "data file")  # headers checked, never unpickled
+    names = [k for k in archive if k not in LABEL_KEYS]
+    if not names:
+        raise InputError(f"'{path}' holds no input arrays (only labels)")
+    arrays = {k: archive[k] for k in names}
+    labels = next((archive[k] for k in LABEL_KEYS if k in archive), None)
     counts = {k: (a.shape[0] if a.ndim else -1) for k, a in arrays.items()}
     if len(set(counts.values())) != 1 or -1 in counts.values():
         raise InputError(
@@ -132,10 +129,7 @@ def _folder_records(files: list[Path]) -> Iterator[Record]:
 
 def _npy_records(file: Path) -> Iterator[Record]:
     # A lone .npy is one record of the model's single input, named by the caller.
-    try:
-        yield {"": np.load(file, allow_pickle=False)}, None
-    except (OSError, ValueError) as err:
-        raise InputError(f"cannot read '{file}' as .npy: {err}") from err
+    yield {"": load_npy(file, "data file")}, None
 
 
 def _callable_source(text: str) -> DataSource:

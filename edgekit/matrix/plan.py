@@ -132,8 +132,8 @@ def parse_plan(data: dict[str, Any], origin: str, base: Path) -> Plan:
     required = _names(data.get("required", []), "required", origin, targets, allow_empty=True)
     defaults = _option_keywords(data, origin, base)
     seed = data.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise InputError(f"{origin}: seed must be an integer, not {seed!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise InputError(f"{origin}: seed must be an integer >= 0, not {seed!r}")
     models_table = data.get("models")
     if not isinstance(models_table, dict) or not models_table:
         raise InputError(f"{origin} lists no models", note="add a [models.NAME] table with at least model = \"…\"")

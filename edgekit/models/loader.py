@@ -2,8 +2,10 @@
 
 MODEL is a ``.onnx`` file, a TorchScript file, a saved ``torch.export`` program
 (``.pt2``), ``package.module:factory`` (with ``--weights``), or an ``nn.Module``.
-Weights are read safely: safetensors, or ``torch.load(weights_only=True)``; a
-pickled whole model loads only when the caller says so explicitly.
+Weights are read safely: safetensors, or ``torch.load(weights_only=True)``. Every
+model *file* torch can load runs code from it (a pickled whole model and a ``.pt2``
+unpickle; TorchScript runs its ``__setstate__`` methods, which can write files), so
+each loads only when the caller says so explicitly (``allow_pickle``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 from edgekit.bundle import sha256_file
 from edgekit.errors import InputError
 from edgekit.models.hf import is_hf_folder, is_pretrained, load_folder, wrap
+from edgekit.safeio import file_kind
 from edgekit.user_code import import_reference
 
 FACTORY_PATTERN = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*")
@@ -66,17 +69,20 @@ def load_source(model: Any, weights: str | Path | None = None, allow_pickle: boo
     if isinstance(model, (str, Path)):
         text = str(model)
         path = Path(text)
-        if path.suffix == ".onnx":
-            if weights is not None:
-                raise InputError("--weights applies to a factory model, not to an .onnx file")
-            if not path.is_file():
-                raise InputError(f"model file '{path}' does not exist", note=f"MODEL is a {MODEL_FORMS}")
-            return ModelSource("onnx", f"ONNX file {path.name}", sha256_file(path), onnx_path=path)
-        if is_hf_folder(path):
+        kind = file_kind(path, "model")  # by stat, before opening: a FIFO or device would hang
+        if kind == "dir" and is_hf_folder(path):
             if weights is not None:
                 raise InputError("--weights applies to a factory model, not to a Hugging Face folder")
             return _from_hf(load_folder(path), f"Hugging Face folder {path.name}", path)
-        if path.exists():
+        if kind == "dir":
+            raise InputError(f"model '{path}' is a folder", note=f"MODEL is a {MODEL_FORMS}")
+        if path.suffix == ".onnx":
+            if weights is not None:
+                raise InputError("--weights applies to a factory model, not to an .onnx file")
+            if kind is None:
+                raise InputError(f"model file '{path}' does not exist", note=f"MODEL is a {MODEL_FORMS}")
+            return ModelSource("onnx", f"ONNX file {path.name}", sha256_file(path), onnx_path=path)
+        if kind == "file":
             if weights is not None:
                 raise InputError(f"--weights applies to a factory model, not to the file '{path}'")
             return _load_torch_file(path, allow_pickle)
@@ -111,11 +117,23 @@ def _from_hf(model: Any, description: str, folder: Path | None = None) -> ModelS
     return ModelSource("hf", description, _state_hash(model.state_dict()), hf.module, hf=hf, folder=folder)
 
 
+PICKLE_NOTE = ("a TorchScript file, a .pt2 program and a pickled whole model can run code when loaded "
+               "(TorchScript __setstate__ writes files; .pt2 and torch.save unpickle); "
+               "pass --allow-pickle (allow_pickle=True) only for a file you trust, or give a .onnx file, "
+               "or a package.module:factory with --weights")
+
+
 def _load_torch_file(path: Path, allow_pickle: bool) -> ModelSource:
+    """Loads a torch model file; every such format can run code, so each needs ``allow_pickle``."""
+    kind = _zip_kind(path)
+    if not allow_pickle:
+        what = {"torch.export": "a torch.export program (.pt2, a pickle container)",
+                "torchscript": "a TorchScript file (its loader runs code from the file)"}.get(
+                    kind, "neither a TorchScript file nor a torch.export program; a pickled whole model")
+        raise InputError(f"'{path}' is {what}; refused without --allow-pickle", note=PICKLE_NOTE)
     import torch
 
     digest = sha256_file(path)
-    kind = _zip_kind(path)
     try:
         if kind == "torch.export":
             return ModelSource("torch.export", f"torch.export program {path.name}", digest,
@@ -125,12 +143,6 @@ def _load_torch_file(path: Path, allow_pickle: bool) -> ModelSource:
             return ModelSource("torchscript", f"TorchScript file {path.name}", digest, module)
     except Exception as err:  # torch raises RuntimeError / pickle errors on bad archives
         raise InputError(f"cannot load {kind} file '{path}': {_first_line(err)}") from err
-    if not allow_pickle:
-        raise InputError(
-            f"'{path}' is neither a TorchScript file nor a torch.export program (.pt2)",
-            note="a state dict goes with --weights and a package.module:factory; "
-            "a pickled whole model runs arbitrary code when loaded and loads only with --allow-pickle",
-        )
     try:
         module = torch.load(str(path), map_location="cpu", weights_only=False)
     except Exception as err:

@@ -16,12 +16,13 @@ from edgekit.parity.user_rule import recorded_rule
 from edgekit.runtimes.base import Runtime
 
 
-def check_against(rt: Runtime, reference: Any, data: Any, weights: str | Path | None) -> ParityReport:
+def check_against(rt: Runtime, reference: Any, data: Any, weights: str | Path | None,
+                  allow_pickle: bool = False) -> ParityReport:
     from edgekit.backends.onnxruntime.runtime import OnnxRuntime
     from edgekit.models.loader import load_source
     from edgekit.models.torchref import TorchReference
 
-    source = load_source(reference, weights)
+    source = load_source(reference, weights, allow_pickle)
     names = [s.name for s in rt.inputs]
     if source.is_torch:
         ref_fn = TorchReference(source.module, names, rt.output_names)

@@ -56,11 +56,9 @@ def load_golden(
     path: Path, input_names: list[str], output_names: list[str]
 ) -> list[tuple[Batch, dict[str, np.ndarray]]]:
     """Reads what ``save_golden`` wrote: (batch, reference outputs) pairs."""
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            data = {k: archive[k] for k in archive.files}
-    except (OSError, ValueError) as err:
-        raise BundleError(f"golden samples '{path}' cannot be read: {err}") from err
+    from edgekit.safeio import load_npz
+
+    data = load_npz(path, "golden samples", BundleError)
     pairs = []
     i = 0
     while f"in_{i}_0" in data or (not input_names and f"ref_{i}_0" in data):

@@ -75,14 +75,21 @@ def load(
             from edgekit.archive import unpack
 
             path = unpack(path)
-        bundle = read_bundle(path, verify=verify or verify_key is not None)  # a signature covers hashes
+        if verify or verify_key is not None:  # a signature covers hashes
+            from edgekit.snapshot import verified_snapshot
+
+            # Verify and run the same bytes: the backend opens a private verified copy.
+            bundle = verified_snapshot(path, verify_key)
+            verify_key = None
+        else:
+            bundle = read_bundle(path, verify=False)
     if verify_key is not None:
         from edgekit.signing import verify as verify_signature
 
         verify_signature(bundle, verify_key)
     if bundle.parity_passed is False and not accept_failed:
         raise BundleError(
-            f"bundle {bundle.path} failed its parity check when it was built",
+            f"bundle {bundle.origin or bundle.path} failed its parity check when it was built",
             note="see its parity.md; pass accept_failed=True (CLI: --accept-failed) to load it anyway",
         )
     names, why = ([target], "asked for") if target else order_targets(bundle.manifest, list(bundle.target_names))
@@ -102,5 +109,5 @@ def load(
             return rt
         reasons.append(f"{name}: {reason}")
     raise TargetUnavailable(
-        f"bundle {bundle.path.name} cannot run on this host: " + "; ".join(reasons)
+        f"bundle {(bundle.origin or bundle.path).name} cannot run on this host: " + "; ".join(reasons)
     )

@@ -6,6 +6,7 @@ This module, like all of ``edgekit.runtimes``, imports nothing heavier than nump
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,9 @@ from edgekit.signature import TensorSpec, describe_signature
 if TYPE_CHECKING:
     from edgekit.bundle import Bundle
     from edgekit.parity.report import ParityReport
+
+_log = logging.getLogger("edgekit.runtime")
+
 
 class _InputCheck:
     """Precomputed checks for one input, so ``run`` does little work per call."""
@@ -42,6 +46,7 @@ class Runtime:
     """
 
     backend: str = ""
+    _closed = False
     options: tuple[str, ...] = ()  # backend-specific keyword options that load() passes on
 
     # The contract every backend fulfils (besides the ``_run`` hook and ``close``):
@@ -79,9 +84,11 @@ class Runtime:
             InputError: an input is missing, extra, or does not fit the signature, or the
                 backend refused the values (e.g. a size the model's reshapes cannot take).
         """
+        self._check_open()
         feed = self.check_inputs(inputs)
+        warn_nonfinite(feed, "input", self.target)
         try:
-            return self._run(feed)
+            outputs = self._run(feed)
         except EdgekitError:  # a backend hook that already says who must act
             raise
         except Exception as err:  # backends raise their own untyped errors; keep the cause
@@ -89,6 +96,8 @@ class Runtime:
             raise InputError(
                 f"{self.backend} refused inputs of shapes {shapes}: {one_line(err, 300)}"
             ) from err
+        warn_nonfinite(outputs, "output", self.target)
+        return outputs
 
     def run_many(self, feeds: Sequence[Mapping[str, Any]]) -> list[dict[str, np.ndarray]]:
         """Runs many independent feeds, as concurrently as the backend allows; outputs in feed order.
@@ -99,13 +108,23 @@ class Runtime:
         Raises:
             InputError: a feed does not fit the signature, or the backend refused one.
         """
+        self._check_open()
         checked = [self.check_inputs(f) for f in feeds]
+        for feed in checked:
+            warn_nonfinite(feed, "input", self.target)
         try:
-            return self._run_many(checked)
+            results = self._run_many(checked)
         except EdgekitError:
             raise
         except Exception as err:  # backends raise their own untyped errors; keep the cause
             raise InputError(f"{self.backend} refused a batch of {len(checked)} feeds: {one_line(err, 300)}") from err
+        for outputs in results:
+            warn_nonfinite(outputs, "output", self.target)
+        return results
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InputError(f"this {self.target} runtime was closed; load the bundle again to run it")
 
     def check_inputs(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
         """Validates inputs against the signature; returns native, contiguous arrays."""
@@ -135,7 +154,8 @@ class Runtime:
         return report
 
     def close(self) -> None:
-        """Releases backend resources. The runtime must not be used afterwards."""
+        """Releases backend resources. The runtime must not be used afterwards (``run`` says so)."""
+        self._closed = True
 
     def __enter__(self) -> Runtime:
         return self
@@ -220,4 +240,20 @@ def check_mode(mode: str) -> str:
     if mode not in MODES:
         raise InputError(f"unknown mode '{mode}'", note=f"choose from {', '.join(MODES)}")
     return mode
+
+
+def warn_nonfinite(arrays: Mapping[str, np.ndarray], role: str, target: str) -> None:
+    """Logs, the same way on every target, that a float input or output holds NaN or inf.
+
+    Backends disagree on them (OpenVINO's CPU plugin turns a NaN input into 0 where
+    onnxruntime and torch propagate it), so the caller must hear of it wherever it runs.
+    """
+    for name, arr in arrays.items():
+        if arr.dtype.kind == "f" and arr.size and not np.isfinite(arr.sum(dtype=np.float64)):
+            count = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+            if count:
+                _log.warning("%s '%s' holds %d non-finite value(s) (NaN/inf) on target %s; backends "
+                             "treat them differently (OpenVINO CPU may turn NaN into 0), so results "
+                             "are not comparable across targets", role, name, count, target)
+
 

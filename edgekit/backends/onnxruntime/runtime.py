@@ -120,6 +120,7 @@ class OnnxRuntime(Runtime):
         return list(self._pool.map(self._run, feeds))
 
     def close(self) -> None:
+        super().close()
         if self._pool is not None:
             self._pool.shutdown(wait=False)
             self._pool = None

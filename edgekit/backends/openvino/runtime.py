@@ -93,7 +93,9 @@ class OpenVinoRuntime(Runtime):
         cache.mkdir(parents=True, exist_ok=True)
         core = ov.Core()
         self.config = compile_config(bundle.precision, hint, threads, cache)
-        self._compiled = core.compile_model(str(xml), "CPU", self.config)
+        # From the model object, not its path: the cache key is then the graph's content, so a
+        # verified private copy (load() reads each time from a new temp folder) hits the cache.
+        self._compiled = core.compile_model(core.read_model(str(xml)), "CPU", self.config)
         # A port may carry several tensor names (fp16 graphs end in Casts); match any of them.
         ports = [set(p.get_names()) for p in self._compiled.outputs]
         missing = [n for n in self.output_names if not any(n in names for names in ports)]
@@ -151,6 +153,7 @@ class OpenVinoRuntime(Runtime):
         return layer_precisions(self._compiled)
 
     def close(self) -> None:
+        super().close()
         self._local = threading.local()
         self._queue = None
         self._compiled = None

@@ -218,6 +218,7 @@ class TensorRtRuntime(Runtime):
         return self._allocator
 
     def close(self) -> None:
+        super().close()
         for buffer in getattr(self, "_buffers", {}).values():
             buffer.free()
         self._context = None
