@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from edgekit import onnxio
+from edgekit.compiler.opset import default_opset
 from edgekit.compiler.quantize import STATIC_OPS, QuantConfig, QuantResult, dynamic_ops
 from edgekit.errors import QuantizationError, one_line
 from edgekit.precision import INT8_PRECISIONS, Precision
@@ -40,19 +41,12 @@ class Attempt:
         return {"recipe": self.recipe, "ok": self.ok, "detail": self.detail}
 
 
-def default_opset(path: Path) -> int:
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
-    return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-
-
 def raise_opset(path: Path, scratch: Path, target: int = QDQ_AXIS_OPSET) -> tuple[Path, str | None]:
     """``path`` converted to opset ``target`` when it is lower; the original and a note if that fails."""
     import onnx
     from onnx import version_converter
 
-    opset = default_opset(path)
+    opset = default_opset(path) or 0
     if opset >= target:
         return path, None
     if onnxio.uses_external_data(path):
@@ -132,7 +126,7 @@ def quantize_checked(quantize_fn: QuantizeFn, source: Path, out: Path, precision
     if precision not in INT8_PRECISIONS:
         return quantize_fn(source, out, config), config, []
     attempts: list[Attempt] = []
-    for i, recipe in enumerate(safer_recipes(config, precision, default_opset(source))):
+    for i, recipe in enumerate(safer_recipes(config, precision, default_opset(source) or 0)):
         target = out if i == 0 else out.with_name(f"{out.stem}-r{i}{out.suffix}")
         name = recipe_name(recipe, precision)
         try:
