@@ -277,9 +277,9 @@ def _worker(payload: str) -> int:
     try:
         result = measure(args["bundle"], args["target"], BenchOptions(**args["options"]))
     except EdgekitError as err:
-        print(f"error: {err}", file=sys.stderr)
+        sys.stderr.write(f"error: {err}\n")  # the parent reads the child's streams, not a terminal
         return 2
-    print(json.dumps(result))
+    sys.stdout.write(json.dumps(result) + "\n")
     return 0
 
 

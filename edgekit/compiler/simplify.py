@@ -72,7 +72,7 @@ def _main(src: str, dst: str) -> int:
     model = onnx.load(src)
     simplified, ok = onnxsim.simplify(model, check_n=0)
     if not ok:
-        print("onnxsim reported that its result is not valid", file=sys.stderr)
+        sys.stderr.write("onnxsim reported that its result is not valid\n")  # read by the parent process
         return 1
     # onnxsim rebuilds the model; keep the producer's metadata_props.
     onnxio.set_metadata(simplified, onnxio.metadata(model))
