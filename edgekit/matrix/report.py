@@ -76,18 +76,23 @@ def _cell_text(cell: dict[str, Any]) -> tuple[str, list[str]]:
     return _ICON[cell["status"]], parts
 
 
-def markdown(doc: dict[str, Any]) -> str:
-    """A Markdown table for pull requests; failure cells link to their parity.md."""
+def _grid(doc: dict[str, Any]) -> tuple[list[tuple[str, str]], list[tuple[str, list[dict[str, Any] | None]]]]:
+    """The (target, precision) columns and, per model, its cell in each column (None: not planned)."""
     cols = [(c["target"], c["precision"]) for c in doc["columns"]]
     by = {(c["model"], c["target"], c["precision"]): c for c in doc["cells"]}
+    return cols, [(model, [by.get((model, t, p)) for t, p in cols]) for model in doc["models"]]
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    """A Markdown table for pull requests; failure cells link to their parity.md."""
+    cols, grid = _grid(doc)
     verdict = "PASSED" if doc["passed"] else f"FAILED ({len(doc['required_failures'])} required cell(s))"
     lines = [f"# edgekit matrix: {verdict}", "", f"Plan: `{doc['plan']}`; executor: {doc['executor']}.", "",
              "| model | " + " | ".join(f"{t} {p}" for t, p in cols) + " |",
              "|---" * (len(cols) + 1) + "|"]
-    for model in doc["models"]:
+    for model, cells in grid:
         row = []
-        for t, p in cols:
-            cell = by.get((model, t, p))
+        for cell in cells:
             if cell is None:
                 row.append("")
                 continue
@@ -105,14 +110,12 @@ def markdown(doc: dict[str, Any]) -> str:
 def render_html(doc: dict[str, Any]) -> str:
     """One offline page; failure cells link to their parity.html."""
     esc = html.escape
-    cols = [(c["target"], c["precision"]) for c in doc["columns"]]
-    by = {(c["model"], c["target"], c["precision"]): c for c in doc["cells"]}
+    cols, grid = _grid(doc)
     head = "".join(f"<th>{esc(t)}<br>{esc(p)}</th>" for t, p in cols)
     rows = []
-    for model in doc["models"]:
+    for model, cells in grid:
         tds = []
-        for t, p in cols:
-            cell = by.get((model, t, p))
+        for cell in cells:
             if cell is None:
                 tds.append("<td></td>")
                 continue
