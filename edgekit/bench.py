@@ -249,6 +249,7 @@ def plot(rows: list[BenchRow], path: str | Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    plt.rcParams["svg.fonttype"] = "none"  # an SVG chart keeps its labels as text
     fig, ax = plt.subplots(figsize=(8, 0.5 * len(rows) + 1.6))
     labels = [f"{r.bundle} · {r.target} · {r.precision}" for r in rows]
     ys = list(range(len(rows)))[::-1]
@@ -262,7 +263,13 @@ def plot(rows: list[BenchRow], path: str | Path) -> None:
         ax.annotate(f" {r.parity}: {r.key_metric}", (r.p99_ms, y), va="center", fontsize=7, color=c)
     ax.set_yticks(ys, labels, fontsize=8)
     ax.set_xlabel("latency per call, ms (bar: p50; whiskers: p90, p99)")
-    ax.set_xlim(0, max(r.p99_ms for r in rows) * 1.8)
+    low, high = min(r.p50_ms for r in rows), max(r.p99_ms for r in rows)
+    if low > 0 and high / low > 20:  # a slow tail or candidates of different magnitudes: keep every bar visible
+        ax.set_xscale("log")
+        ax.set_xlim(low / 2, high * 6)
+        ax.set_xlabel("latency per call, ms, log scale (bar: p50; whiskers: p90, p99)")
+    else:
+        ax.set_xlim(0, high * 1.8)
     threads = threads_label(rows[0].threads) if rows else ""
     host = fingerprint()
     batch = rows[0].latency_batch if rows else 1

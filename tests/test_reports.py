@@ -84,6 +84,12 @@ def test_html_is_self_contained_with_plots(hostile_plain) -> None:
         assert f"<td>{output['name']}</td>" in page
     assert page.count("<figure class='plot'>") >= 2 * 2 + 1  # histogram + scatter per output and target; layers
     assert "per-layer error" in page
+    # the stage chart draws the rule's threshold; the layer curve names its layers, the worst annotated
+    floor = art.reports["cpu"].rule.min_p1_cosine
+    assert f"cosine floor {floor:g}" in page
+    layers = art.manifest["quantization"]["layer_errors"]
+    worst = max(layers, key=lambda e: e["output_error"])["node"]
+    assert worst[-27:] in page
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page)
     assert "@import" not in page and "<script" not in page and "url(http" not in page
 
@@ -95,18 +101,44 @@ def test_markdown_verdict_first(hostile_plain) -> None:
     assert "| output |" in text and "| stage |" in text
 
 
-@pytest.mark.skipif(not (shutil.which("chromium") or shutil.which("chromium-browser")),
-                    reason="Chromium is not installed here (apt-get install chromium)")
-def test_html_renders_in_headless_chromium(hostile_plain, tmp_path) -> None:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(not CHROMIUM, reason="Chromium is not installed here (apt-get install chromium)")
+
+
+def _screenshot(page_uri: str, tmp_path, size: str = "1200,3000"):
     shot = tmp_path / "page.png"
     proc = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'u'}",
-         f"--screenshot={shot}", "--window-size=1200,3000", (hostile_plain[0].path / "parity.html").as_uri()],
+         f"--screenshot={shot}", f"--window-size={size}", page_uri],
         capture_output=True, text=True, timeout=120,
     )
+    return shot, proc
+
+
+@needs_chromium
+def test_html_renders_in_headless_chromium(hostile_plain, tmp_path) -> None:
+    shot, proc = _screenshot((hostile_plain[0].path / "parity.html").as_uri(), tmp_path)
     assert shot.is_file() and shot.stat().st_size > 20_000, proc.stderr[-1000:]
+
+
+@needs_chromium
+def test_bench_plot_renders_in_headless_chromium(digits_bundle, tmp_path) -> None:
+    """The bench chart as SVG: latency per candidate with its verdict and key metric, host, batch and
+    threads in the title — text a browser draws (and a test can read), not a pass/fail axis."""
+    from tests.conftest import run_cli
+
+    plot = tmp_path / "bench.svg"
+    proc = run_cli("bench", str(digits_bundle), "--time-budget", "0.3",
+                   "--iterations", "20", "--plot", str(plot))
+    assert proc.returncode == 0, proc.stderr
+    svg = plot.read_text()
+    for text in (f"{digits_bundle.name} · cpu · fp32", "batch 1", "p50", "pass: accuracy"):
+        assert text in svg, text
+    page = tmp_path / "plot.html"
+    page.write_text(f"<!doctype html><html><body>{svg[svg.index('<svg'):]}</body></html>")
+    shot, proc = _screenshot(page.as_uri(), tmp_path, "1000,700")
+    assert shot.is_file() and shot.stat().st_size > 10_000, proc.stderr[-1000:]
 
 
 OVERFLOW = '''

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from edgekit.parity.advice import next_steps
+from edgekit.parity.metrics import ParityRule
 from edgekit.parity.report import ParityReport
 from edgekit.parity.samples import ERROR_EDGES, PlotSamples
 from edgekit.parity.user_rule import rule_in_words
@@ -38,14 +39,24 @@ def _svg(fig: Any) -> str:
     return text[text.index("<svg"):]
 
 
-def _figure(width: float = 4.2, height: float = 3.0) -> tuple[Any, Any]:
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     plt.rcParams["svg.fonttype"] = "none"  # text stays text: smaller, searchable
-    return plt.subplots(figsize=(width, height))
+    return plt
+
+
+def _figure(width: float = 4.2, height: float = 3.0) -> tuple[Any, Any]:
+    return _pyplot().subplots(figsize=(width, height))
+
+
+def _panels(width: float, height: float, count: int) -> tuple[Any, list[Any]]:
+    """A figure with ``count`` side-by-side axes, always as a list."""
+    fig, axes = _pyplot().subplots(1, count, figsize=(width, height))
+    return fig, list(axes) if count > 1 else [axes]
 
 
 def _histogram(name: str, counts: np.ndarray) -> str:
@@ -73,31 +84,67 @@ def _scatter(name: str, ref: np.ndarray, cand: np.ndarray) -> str:
     return _svg(fig)
 
 
-def _stage_chart(stages: list[dict[str, Any]]) -> str:
+def _stage_chart(stages: list[dict[str, Any]], rule: ParityRule | None = None) -> str:
+    """Max abs error after each stage on a log axis, with the rule's threshold drawn as a line: the
+    atol for an absolute rule, else the per-sample cosine floor on a second panel (1 - cosine)."""
     measured = [s for s in stages if isinstance(s.get("max_abs"), (int, float))]
     if not measured:
         return ""
-    fig, ax = _figure(5.0, 2.8)
-    values = [max(float(s["max_abs"]), 1e-12) for s in measured]
+    cosine_floor = None if rule is None or rule.atol is not None else (rule.min_p1_cosine or rule.min_cosine)
+    fig, axes = _panels(8.4 if cosine_floor else 5.0, 2.8, 2 if cosine_floor else 1)
+    names = [s["stage"] for s in measured]
     colors = ["#2b8a3e" if s.get("passed") else "#c92a2a" for s in measured]
-    ax.bar([s["stage"] for s in measured], values, color=colors)
+    ax = axes[0]
+    ax.bar(names, [max(float(s["max_abs"]), 1e-12) for s in measured], color=colors)
     ax.set_yscale("log")
     ax.set_ylabel("max abs error vs original", fontsize=8)
     ax.set_title("error after each stage (red: over the budget)", fontsize=9)
-    ax.tick_params(axis="x", labelsize=7, rotation=20)
+    if rule is not None and rule.atol is not None:
+        ax.axhline(rule.atol, color="#c92a2a", linestyle="--", linewidth=1)
+        ax.annotate(f"atol {rule.atol:g}", (0.99, rule.atol), xycoords=("axes fraction", "data"),
+                    ha="right", va="bottom", fontsize=7, color="#c92a2a")
+    if cosine_floor:
+        gaps = [max(1.0 - float(s["min_cosine"]), 1e-12) if isinstance(s.get("min_cosine"), (int, float))
+                else 1e-12 for s in measured]
+        axes[1].bar(names, gaps, color=colors)
+        axes[1].set_yscale("log")
+        axes[1].set_ylabel("1 - min cosine (worst sample)", fontsize=8)
+        axes[1].axhline(1.0 - cosine_floor, color="#c92a2a", linestyle="--", linewidth=1)
+        axes[1].annotate(f"cosine floor {cosine_floor:g}", (0.99, 1.0 - cosine_floor),
+                         xycoords=("axes fraction", "data"), ha="right", va="bottom", fontsize=7, color="#c92a2a")
+        axes[1].set_title("worst-sample cosine after each stage", fontsize=9)
+    for a in axes:
+        a.tick_params(axis="x", labelsize=7, rotation=20)
     return _svg(fig)
 
 
+LAYER_TICKS = 40  # at most this many layer names on the x axis; the worst few are always named
+
+
 def _layer_curve(layers: list[dict[str, Any]]) -> str:
+    """Each quantized layer's output error in graph order, named: ticks carry layer names (every k-th
+    on long graphs) and the three worst are annotated, so the curve says *which* layer to keep in float."""
     if not layers:
         return ""
-    fig, ax = _figure(6.0, 2.8)
-    ax.plot(range(len(layers)), [max(entry["output_error"], 1e-12) for entry in layers], marker="o", markersize=3)
+    errors = [max(float(entry["output_error"]), 1e-12) for entry in layers]
+    names = [_short(str(entry.get("node", i))) for i, entry in enumerate(layers)]
+    fig, ax = _figure(max(6.0, min(14.0, 0.22 * len(layers))), 3.4)
+    ax.plot(range(len(layers)), errors, marker="o", markersize=3)
     ax.set_yscale("log")
+    step = max(1, -(-len(layers) // LAYER_TICKS))
+    ticks = list(range(0, len(layers), step))
+    ax.set_xticks(ticks, [names[i] for i in ticks], rotation=70, ha="right", fontsize=6)
+    for i in sorted(range(len(errors)), key=errors.__getitem__, reverse=True)[:3]:
+        ax.annotate(names[i], (i, errors[i]), textcoords="offset points", xytext=(4, 4), fontsize=7,
+                    color="#c92a2a")
     ax.set_xlabel("quantized layer, in graph order", fontsize=8)
     ax.set_ylabel("relative error of output", fontsize=8)
     ax.set_title("per-layer error of the int8 graph vs its float twin", fontsize=9)
     return _svg(fig)
+
+
+def _short(name: str, limit: int = 28) -> str:
+    return name if len(name) <= limit else "…" + name[-(limit - 1):]
 
 
 def _metrics_table(report: ParityReport) -> str:
@@ -154,7 +201,8 @@ def render(reports: dict[str, ParityReport], manifest: dict[str, Any],
                                      for k, v in facts.items()) + "</table>")
     stages = list(next(iter(reports.values())).stages)
     if stages:
-        parts.append("<h2>which stage lost the accuracy</h2>" + _stage_table(stages) + _stage_chart(stages))
+        parts.append("<h2>which stage lost the accuracy</h2>" + _stage_table(stages)
+                     + _stage_chart(stages, next(iter(reports.values())).rule))
     for target, report in reports.items():
         parts.append(f"<h2>target {html.escape(target)}: {'passed' if report.passed else 'FAILED'}</h2>")
         parts.append(f"<p>{html.escape(report.summary())}<br>reference: {html.escape(report.reference)}<br>"
