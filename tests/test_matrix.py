@@ -242,3 +242,36 @@ def test_a_target_that_cannot_build_fails_alone_in_a_shared_compile(tmp_path):
     cpu, intel = run_group(plan, cells, 0, tmp_path / "out")
     assert cpu.status == "passed" and cpu.bundle == "cells/s/fp32/cpu.edgekit"
     assert intel.status == "error" and "intel-cpu" in intel.message and intel.bundle is None
+
+
+def test_dataset_parity_over_files_equals_one_pass(tmp_path):
+    """A data set given as a folder of .npz files (and as one .npz) cut into units: the units'
+    states, merged, give exactly the metrics and verdict of one pass over the same batches."""
+    from edgekit.compiler.options import CompileOptions
+    from edgekit.compiler.pipeline import compile_model
+    from edgekit.data.units import split_units
+    from edgekit.matrix.dataset_parity import DatasetJob, local_dataset_parity
+    from edgekit.matrix.shards import ShardEvaluator, merge_states
+    from edgekit.parity.metrics import rule_for
+
+    model = mlp_onnx(tmp_path / "mlp.onnx", samples=1024)
+    opts = CompileOptions.from_keywords(precision="int8-dynamic", simplify=False, out=tmp_path / "m.edgekit")
+    compile_model(str(model), None, opts)
+    data = np.load(model.with_suffix(".npz"))
+    folder = tmp_path / "shards"
+    folder.mkdir()
+    for i in range(8):  # 8 files of 128 samples: file edges fall on batch edges (64)
+        np.savez(folder / f"part-{i:02d}.npz", x=data["x"][i * 128:(i + 1) * 128],
+                 labels=data["labels"][i * 128:(i + 1) * 128])
+    rule = rule_for("int8-dynamic")
+    job = DatasetJob(str(model), str(tmp_path / "m.edgekit"), None, rule, batch=64)
+    one = merge_states([ShardEvaluator(job.reference_onnx, job.bundle, batch=64).evaluate(
+        ({"x": data["x"]}, data["labels"]), rule)], rule)
+
+    assert [len(u["files"]) for u in split_units(folder, 3)] == [3, 2, 3]
+    for source in (folder, model.with_suffix(".npz")):
+        verdict = local_dataset_parity(job, str(source), units=4)
+        assert verdict.samples == 1024 and verdict.outputs == one.outputs
+        assert verdict.accuracy == one.accuracy and verdict.passed == one.passed
+    with pytest.raises(InputError, match="cannot cut"):
+        split_units(tmp_path / "missing", 2)

@@ -149,3 +149,26 @@ def test_artifacts_folder_instead_of_the_object_store(ray_run, cluster, tmp_path
     assert [c.status for c in result.cells] == ["passed"]
     assert (shared / "cells/mlp/fp32/intel-cpu.edgekit/manifest.json").is_file()  # written by the worker
     assert (tmp_path / "out/bundles/mlp-fp32.edgekit/manifest.json").is_file()
+
+
+def test_dataset_parity_with_ray_data_equals_one_process(ray_run, cluster, tmp_path):
+    """A folder of 10,240 samples in 10 files, mapped with Ray Data over two actors placed on the
+    node that offers intel-cpu: the merged verdict equals the one-process verdict over the same units."""
+    from edgekit.matrix.dataset_parity import DatasetJob, local_dataset_parity, ray_dataset_parity
+    from edgekit.parity.metrics import rule_for
+
+    work = cluster["work"]
+    model = mlp_onnx(work / "files.onnx", seed=2, samples=10_240)
+    data = np.load(model.with_suffix(".npz"))
+    folder = tmp_path / "eval"
+    folder.mkdir()
+    for i in range(10):
+        np.savez(folder / f"part-{i}.npz", x=data["x"][i * 1024:(i + 1) * 1024],
+                 labels=data["labels"][i * 1024:(i + 1) * 1024])
+    bundle = str(ray_run[1].out / "bundles" / "mlp-fp32.edgekit")
+    job = DatasetJob(str(work / "mlp.onnx"), bundle, "intel-cpu", rule_for("fp32"), batch=64)
+    single = local_dataset_parity(job, str(folder), units=5)
+    sharded = ray_dataset_parity(job, str(folder), units=5, actors=2, resources={"edgekit-intel-cpu": 0.01})
+    assert sharded.samples == single.samples == 10_240
+    assert sharded.outputs == single.outputs and sharded.histograms == single.histograms
+    assert sharded.accuracy == single.accuracy and sharded.passed == single.passed

@@ -76,7 +76,7 @@ def _open(data: Any, preprocess: Any) -> DataSource:
         text = str(data)
         path = Path(text)
         if path.is_file() and path.suffix == ".npz":
-            return DataSource(lambda: _npz_records(path), f"npz file '{path}'")
+            return DataSource(lambda: npz_records(path), f"npz file '{path}'")
         if path.is_dir():
             files = sorted(p for p in path.iterdir() if p.suffix in (".npy", ".npz"))
             if not files:
@@ -85,7 +85,7 @@ def _open(data: Any, preprocess: Any) -> DataSource:
                     note="DATA is an .npz, a folder of .npy/.npz, an image folder with --preprocess, "
                     "or package.module:callable",
                 )
-            return DataSource(lambda: _folder_records(files), f"folder '{path}' ({len(files)} files)")
+            return DataSource(lambda: folder_records(files), f"folder '{path}' ({len(files)} files)")
         if ":" in text and not path.exists() and not text.endswith((".npz", ".npy")):
             return _callable_source(text)
         raise InputError(
@@ -100,7 +100,7 @@ def _open(data: Any, preprocess: Any) -> DataSource:
     raise InputError(f"unsupported data of type {type(data).__name__}")
 
 
-def _npz_records(path: Path) -> Iterator[Record]:
+def npz_records(path: Path) -> Iterator[Record]:
     archive = load_npz(path, "data file")  # headers checked, never unpickled
     names = [k for k in archive if k not in LABEL_KEYS]
     if not names:
@@ -119,10 +119,10 @@ def _npz_records(path: Path) -> Iterator[Record]:
         yield {k: a[i] for k, a in arrays.items()}, (None if labels is None else labels[i])
 
 
-def _folder_records(files: list[Path]) -> Iterator[Record]:
+def folder_records(files: list[Path]) -> Iterator[Record]:
     for file in files:
         if file.suffix == ".npz":
-            yield from _npz_records(file)
+            yield from npz_records(file)
         else:
             yield from _npy_records(file)
 
