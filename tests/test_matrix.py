@@ -36,9 +36,10 @@ def test_plan_option_keys_are_the_compile_option_table(tmp_path):
     """Every compile flag but those the matrix sets per cell is a model key (and a top-level default),
     parsed by its Option row into the model's CompileOptions."""
     from edgekit.compiler.options import COMPILE_OPTIONS
-    from edgekit.matrix.plan import MATRIX_FLAGS, MODEL_KEYS, parse_plan
+    from edgekit.matrix.plan import DATA_KEYS, MATRIX_FLAGS, MODEL_KEYS, parse_plan
 
-    assert set(MODEL_KEYS) - {"model", "targets", "precisions"} == {o.flag for o in COMPILE_OPTIONS} - set(MATRIX_FLAGS)
+    assert set(MODEL_KEYS) - {"model", "targets", "precisions", *DATA_KEYS} == \
+        {o.flag for o in COMPILE_OPTIONS} - set(MATRIX_FLAGS)
     plan = parse_plan({"keep-fp32": True, "calib-samples": 16, "models": {
         "m": {"model": "x.onnx", "static-shapes": True, "no-fallback": True, "input": "x:1x4", "weights": "w.st",
               "calib-samples": 32, "exporter": "torchscript", "calib": "pkg.mod:data"},
@@ -74,6 +75,8 @@ def test_plan_in_pyproject_is_not_a_compile_setting(tmp_path):
     ('[models.m]\nmodel = "x.onnx"\ninput = "x:1xq"\n', "[models.m]: --input 'x:1xq' is not of the form"),
     ('calib-samples = 0\n[models.m]\nmodel = "x.onnx"\n', "[models.m]: --calib-samples must be at least 1"),
     ('opset = "17"\n[models.m]\nmodel = "x.onnx"\n', "opset must be an integer"),
+    ('[models.m]\nmodel = "x.onnx"\nparity-shards = 0\n', "parity-shards must be an integer >= 1"),
+    ('parity-data = 3\n[models.m]\nmodel = "x.onnx"\n', "parity-data must be a path"),
 ])
 def test_bad_plan_is_one_line_and_exit_2(tmp_path, capsys, text, expected):
     plan = tmp_path / "edgekit.matrix.toml"
@@ -275,3 +278,35 @@ def test_dataset_parity_over_files_equals_one_pass(tmp_path):
         assert verdict.accuracy == one.accuracy and verdict.passed == one.passed
     with pytest.raises(InputError, match="cannot cut"):
         split_units(tmp_path / "missing", 2)
+
+
+def test_matrix_checks_every_passing_cell_on_the_whole_parity_data(tmp_path):
+    """parity-data: after the build, each passing cell is compared on all of a large data set (in
+    units); int8 calibrated on a narrow range passes its small eval set and fails on the data set,
+    whose later files hold inputs 30x larger; fp32 passes on every sample."""
+    import jsonschema
+
+    from edgekit.matrix.report import SCHEMA_FILE
+    from edgekit.matrix.runner import run_matrix
+
+    mlp_onnx(tmp_path / "mlp.onnx", samples=256)
+    x = np.load(tmp_path / "mlp.npz")["x"]
+    (tmp_path / "big").mkdir()
+    for i in range(4):
+        np.savez(tmp_path / "big" / f"part-{i}.npz", x=x[i * 64:(i + 1) * 64] * (30 if i >= 2 else 1))
+    (tmp_path / "edgekit.matrix.toml").write_text(
+        'targets = ["cpu"]\nprecisions = ["fp32", "int8"]\nparity-data = "big"\nparity-shards = 2\n'
+        '[models.mlp]\nmodel = "mlp.onnx"\neval = "mlp.npz"\ncalib = "mlp.npz"\nno-simplify = true\n'
+        'no-fallback = true\n')
+    plan = load_plan(tmp_path)
+    assert plan.model("mlp").parity_data == str(tmp_path / "big") and plan.model("mlp").options.keep_fp32
+    result = run_matrix(plan, tmp_path / "out")
+    cells = {c.key: c for c in result.cells}
+    fp32, int8 = cells["mlp/fp32/cpu"], cells["mlp/int8/cpu"]
+    assert fp32.status == "passed" and fp32.dataset_parity["samples"] == 256 and fp32.dataset_parity["passed"]
+    assert int8.parity["passed"], "int8 passes on the small eval set"
+    assert int8.status == "failed" and not int8.dataset_parity["passed"]
+    assert "on parity-data (256 samples)" in int8.message
+    doc = json.loads((tmp_path / "out" / "matrix.json").read_text())
+    jsonschema.validate(doc, json.loads(SCHEMA_FILE.read_text()))
+    assert "passes on all 256 parity-data samples" in (tmp_path / "out" / "matrix.md").read_text()

@@ -66,6 +66,7 @@ def ray_run(cluster):
     (work / "edgekit.matrix.toml").write_text(
         'targets = ["cpu", "intel-cpu", "nvidia-gpu"]\n'
         '[models.mlp]\nmodel = "mlp.onnx"\neval = "mlp.npz"\nno-simplify = true\n'
+        'parity-data = "mlp.npz"\nparity-shards = 2\n'
         f'[models.once]\nmodel = "mlp.onnx"\neval = "{cluster["crash"]}:data_once"\ntargets = ["cpu"]\n'
         'no-simplify = true\n'
         f'[models.always]\nmodel = "mlp.onnx"\neval = "{cluster["crash"]}:data_always"\ntargets = ["cpu"]\n'
@@ -92,6 +93,15 @@ def test_target_builds_land_on_nodes_that_advertise_them(ray_run):
     assert sorted(lines) == sorted(cells)  # one progress report per cell
     manifest = json.loads((result.out / "bundles" / "mlp-fp32.edgekit" / "manifest.json").read_text())
     assert [t["name"] for t in manifest["targets"]] == ["cpu", "intel-cpu"]
+
+
+def test_parity_data_is_checked_with_ray_data_on_the_cluster(ray_run):
+    _, result, cells, _ = ray_run
+    for key in ("mlp/fp32/cpu", "mlp/fp32/intel-cpu"):
+        checked = cells[key].dataset_parity
+        assert checked["samples"] == 64 and checked["passed"] and checked["shards"] == 2, checked
+    assert cells["once/fp32/cpu"].dataset_parity is None  # no parity-data for that model
+    assert "passes on all 64 parity-data samples" in (result.out / "matrix.md").read_text()
 
 
 def test_a_target_no_node_offers_is_reported_not_failed(ray_run):

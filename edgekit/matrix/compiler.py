@@ -46,6 +46,7 @@ class CellResult:
     seconds: float = 0.0
     host: dict[str, Any] = field(default_factory=dict)
     parity: dict[str, Any] | None = None
+    dataset_parity: dict[str, Any] | None = None  # the sharded check on the model's parity-data
 
     @property
     def key(self) -> str:

@@ -54,8 +54,10 @@ def evaluate_unit(evaluator: ShardEvaluator, unit: Unit, job: DatasetJob) -> dic
     specs = evaluator.candidate.inputs
     outputs: dict[str, ShardAccumulator] = {}
     confusion: ConfusionCounts | None = None
+    samples = 0
     for batch in batches(open_unit(unit, job.preprocess), specs, job.batch):
         state = evaluator.evaluate((batch.feed, batch.labels), job.rule)
+        samples += state["samples"]
         for name, data in state["outputs"].items():
             acc = ShardAccumulator.from_state(data, job.rule)
             outputs[name] = acc if name not in outputs else _merged(outputs[name], acc)
@@ -63,7 +65,7 @@ def evaluate_unit(evaluator: ShardEvaluator, unit: Unit, job: DatasetJob) -> dic
             c = ConfusionCounts.from_state(state["confusion"])
             confusion = c if confusion is None else _merged(confusion, c)
     return {"outputs": {k: a.state() for k, a in outputs.items()},
-            "confusion": confusion.state() if confusion else None}
+            "confusion": confusion.state() if confusion else None, "samples": samples}
 
 
 def _merged(first: Any, second: Any) -> Any:

@@ -18,6 +18,8 @@ the flags it varies or sets per cell (``MATRIX_FLAGS``).
     dynamic = ["image:0"]
     eval = "build/digits_test.npz"
     calib = "build/digits_train.npz"
+    parity-data = "data/digits-eval/"     # a large data set (files): every passing cell is checked on
+    parity-shards = 16                     # all of it, in shards (Ray Data on a cluster), after it builds
 """
 
 from __future__ import annotations
@@ -42,8 +44,10 @@ PLAN_FILE = "edgekit.matrix.toml"
 # folder, and the plan-wide seed; a per-cell JUnit file would be overwritten cell by cell.
 MATRIX_FLAGS = ("target", "precision", "out", "force", "junit", "seed")
 PLAN_OPTIONS: dict[str, Option] = {o.flag: o for o in COMPILE_OPTIONS if o.flag not in MATRIX_FLAGS}
-MODEL_KEYS = ("model", "targets", "precisions", *PLAN_OPTIONS)
-TOP_KEYS = ("targets", "precisions", "required", "seed", "models", *PLAN_OPTIONS)
+DATA_KEYS = ("parity-data", "parity-shards")  # the sharded check on a large data set (matrix/full_parity.py)
+MODEL_KEYS = ("model", "targets", "precisions", *DATA_KEYS, *PLAN_OPTIONS)
+TOP_KEYS = ("targets", "precisions", "required", "seed", "models", *DATA_KEYS, *PLAN_OPTIONS)
+DEFAULT_SHARDS = 8
 AUTO_PRECISIONS = (Precision.FP32, Precision.FP16, Precision.INT8)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -58,6 +62,8 @@ class ModelPlan:
     options: CompileOptions = field(default_factory=CompileOptions)
     targets: tuple[str, ...] = ()
     precisions: tuple[str, ...] = ()
+    parity_data: str | None = None  # files or a folder every worker can read: checked after the build
+    parity_shards: int = DEFAULT_SHARDS
 
 
 @dataclass(frozen=True)
@@ -131,18 +137,20 @@ def parse_plan(data: dict[str, Any], origin: str, base: Path) -> Plan:
     precisions = _names(data.get("precisions", ["fp32"]), "precisions", origin, (*PRECISIONS, "auto"))
     required = _names(data.get("required", []), "required", origin, targets, allow_empty=True)
     defaults = _option_keywords(data, origin, base)
+    data_defaults = _data_keys(data, origin, base, {})
     seed = data.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise InputError(f"{origin}: seed must be an integer >= 0, not {seed!r}")
     models_table = data.get("models")
     if not isinstance(models_table, dict) or not models_table:
         raise InputError(f"{origin} lists no models", note="add a [models.NAME] table with at least model = \"…\"")
-    models = tuple(_model(name, table, origin, base, targets, defaults) for name, table in models_table.items())
+    models = tuple(_model(name, table, origin, base, targets, defaults, data_defaults)
+                   for name, table in models_table.items())
     return Plan(origin, models, targets, precisions, required, seed)
 
 
 def _model(name: str, table: Any, origin: str, base: Path, targets: tuple[str, ...],
-           defaults: dict[str, Any]) -> ModelPlan:
+           defaults: dict[str, Any], data_defaults: dict[str, Any]) -> ModelPlan:
     where = f"{origin} [models.{name}]"
     if not _NAME.match(name):
         raise InputError(f"{where}: a model name may hold letters, digits, '.', '_' and '-' only")
@@ -155,6 +163,9 @@ def _model(name: str, table: Any, origin: str, base: Path, targets: tuple[str, .
     if ":" not in model and not Path(model).is_absolute() and (base / model).exists():
         model = str(base / model)
     keywords = {**defaults, **_option_keywords(table, where, base)}
+    data_keys = _data_keys(table, where, base, data_defaults)
+    if data_keys.get("parity_data"):
+        keywords["keep_fp32"] = True  # the sharded check compares against the bundle's fp32 graph
     try:
         options = CompileOptions.from_keywords(**keywords)
         _ = options.quant  # checks calib-method and calib-samples now, not in every cell
@@ -164,7 +175,24 @@ def _model(name: str, table: Any, origin: str, base: Path, targets: tuple[str, .
         name=name, model=model, options=options,
         targets=_names(table.get("targets", []), "targets", where, targets, allow_empty=True),
         precisions=_names(table.get("precisions", []), "precisions", where, (*PRECISIONS, "auto"), allow_empty=True),
+        **data_keys,
     )
+
+
+def _data_keys(table: dict[str, Any], where: str, base: Path, defaults: dict[str, Any]) -> dict[str, Any]:
+    """``parity-data`` (a path, from the plan's folder) and ``parity-shards`` (an integer >= 1)."""
+    found = dict(defaults)
+    if "parity-data" in table:
+        value = table["parity-data"]
+        if not isinstance(value, str) or not value:
+            raise InputError(f"{where}: parity-data must be a path (an .npz or a folder), not {value!r}")
+        found["parity_data"] = _path(value, base)
+    if "parity-shards" in table:
+        value = table["parity-shards"]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InputError(f"{where}: parity-shards must be an integer >= 1, not {value!r}")
+        found["parity_shards"] = value
+    return found
 
 
 def _option_keywords(table: dict[str, Any], where: str, base: Path) -> dict[str, Any]:

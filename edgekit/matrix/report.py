@@ -71,6 +71,9 @@ def _cell_text(cell: dict[str, Any]) -> tuple[str, list[str]]:
         parts.append(f"p50 {cell['p50_ms']:.3f} ms")
     if cell["size_bytes"] is not None:
         parts.append(f"{cell['size_bytes'] / 1e6:.2f} MB")
+    checked = cell.get("dataset_parity") or {}
+    if checked.get("samples"):
+        parts.append(f"{'passes' if checked['passed'] else 'FAILS'} on all {checked['samples']} parity-data samples")
     if cell["status"] not in (PASSED,) and cell["message"]:
         parts.append(cell["message"][:160])
     return _ICON[cell["status"]], parts

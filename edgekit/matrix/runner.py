@@ -53,6 +53,9 @@ def run_matrix(plan: Plan, out: str | Path, *, jobs: int = 1, cluster: str | Non
         results = run_ray(plan, cells, out_path, say, address=cluster, max_retries=max_retries,
                           artifacts=Path(artifacts) if artifacts is not None else None)
         executor = f"ray ({cluster})"
+    from edgekit.matrix.full_parity import check_on_data
+
+    check_on_data(plan, results, out_path, cluster)
     order = {c.key: i for i, c in enumerate(cells)}
     results.sort(key=lambda r: order[r.key])
     bundles, notes = _merge(results, out_path)

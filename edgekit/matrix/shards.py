@@ -47,7 +47,7 @@ class ShardEvaluator:
                 confusion = confusion or ConfusionCounts(ref[name].shape[-1])
                 confusion.add(labels[start:start + self.batch], ref[name], cand[name])
         return {"outputs": {k: a.state() for k, a in accs.items()},
-                "confusion": confusion.state() if confusion else None}
+                "confusion": confusion.state() if confusion else None, "samples": size}
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,9 @@ def merge_states(states: Iterable[dict[str, Any]], rule: ParityRule) -> ShardedV
     """Merges shard states (in any order) into one verdict."""
     accs: dict[str, ShardAccumulator] = {}
     confusion: ConfusionCounts | None = None
+    samples = 0
     for state in states:
+        samples += int(state.get("samples", 0))
         for name, data in state["outputs"].items():
             acc = ShardAccumulator.from_state(data, rule)
             if name in accs:
@@ -94,7 +96,7 @@ def merge_states(states: Iterable[dict[str, Any]], rule: ParityRule) -> ShardedV
     return ShardedVerdict(
         outputs={n: a.result() for n, a in accs.items()},
         histograms={n: list(a.histogram) for n, a in accs.items()},
-        samples=confusion.samples if confusion else 0,
+        samples=samples,
         accuracy=confusion.accuracy() if confusion else None,
         rule=rule,
     )
