@@ -316,7 +316,7 @@ def lower_prepared(build: Build, prep: Prepared, calib: list[dict[str, np.ndarra
         return compare(cached_reference, OnnxRuntime(path, optimization="all").run,
                        iter(check_batches), prep.output_names, precision, rule,
                        data_description=parity.description, reference_description=prep.reference_description,
-                       candidate_description=f"portable {precision} graph (onnxruntime)")
+                       candidate_description=f"portable {precision} graph (onnxruntime)").report
 
     if calib_source is not None:
         calib_desc = calib_source.description
