@@ -20,7 +20,7 @@ from edgekit.compiler.guard import stage_errors
 from edgekit.compiler.inputs import random_feed
 from edgekit.compiler.loadback import check_loads_back
 from edgekit.compiler.lowering import calibration_feeds, lower_prepared, report_notes
-from edgekit.compiler.manifest import assemble_manifest
+from edgekit.compiler.manifest import Built, assemble_manifest
 from edgekit.compiler.opset import check_opset
 from edgekit.compiler.options import PRECISIONS, CompileOptions
 from edgekit.compiler.paritydata import ParityData
@@ -230,8 +230,8 @@ def _package(build: Build, staged: Staged, lowered: Any, notes: tuple[str, ...],
     stages = stage_parity(staged.parity, prep.reference_description, [*graphs, *stage_runs],
                           prep.output_names, build.rule, precision)
     reports = {n: replace(r, stages=tuple(stages)) for n, r in reports.items()}
-    manifest = assemble_manifest(build, prep, signature, entries, reports, lowered, notes, out_path,
-                                 execution=staged.execution)
+    manifest = assemble_manifest(build, Built(prep, signature, entries, reports, lowered, notes, staged.execution),
+                                 out_path)
     write_reports(staging, reports, manifest, plots)
     if opts.junit is not None:
         write_junit(reports, opts.junit)
