@@ -175,3 +175,18 @@ def validate(data: Any, where: str = "bundle manifest") -> None:
             if path not in data["files"]:
                 raise BundleError(f"{where} is malformed: targets[{i}].files.{role} names {path!r}, "
                                   "a file the manifest does not list")
+    _refuse_float_integers(data, where)
+
+
+def _refuse_float_integers(data: dict[str, Any], where: str) -> None:
+    """JSON Schema counts 8.0 as an integer; sizes and dimensions written so are refused all the same
+    (edgekit writes them as integers, and a float dimension would reach numpy as a shape)."""
+    numbers = [(f"files[{json.dumps(k)}].size", v["size"]) for k, v in data["files"].items()]
+    tensors = [(f"signature.{side}[{j}]", s) for side in ("inputs", "outputs")
+               for j, s in enumerate(data["signature"][side])]
+    tensors += [(f"targets[{i}].inputs[{j}]", s) for i, t in enumerate(data["targets"])
+                for j, s in enumerate(t.get("inputs") or [])]
+    numbers += [(f"{name}.shape[{k}]", d) for name, spec in tensors for k, d in enumerate(spec["shape"])]
+    for name, value in numbers:
+        if isinstance(value, float):
+            raise BundleError(f"{where} is malformed: {name} must be an integer, not {value!r}")

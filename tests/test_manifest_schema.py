@@ -58,6 +58,16 @@ def test_the_published_schema_is_valid_and_uses_only_what_the_builtin_validator_
         check_keywords({"oneOf": [{"type": "string"}]})
 
 
+def test_the_schema_ships_as_package_data() -> None:
+    import fnmatch
+
+    import tomllib
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    globs = pyproject["tool"]["setuptools"]["package-data"]["edgekit"]
+    assert any(fnmatch.fnmatch("manifest.schema.json", g) for g in globs)
+
+
 def test_schema_enums_follow_the_code() -> None:
     defs = schema()["$defs"]
     assert tuple(defs["precision"]["enum"]) == PRECISIONS
@@ -152,6 +162,24 @@ def test_typed_fields_are_what_to_dict_writes() -> None:
     assert out["precision"] == "fp16" and [t["backend"] for t in out["targets"]] == ["x"]
     assert list(out) == list(_valid())  # the written order is kept
     assert m.to_dict()["precision"] == "int8"  # the original is untouched
+
+
+@pytest.mark.parametrize(("path", "needle"), [
+    ("signature.inputs.0.shape.2", r"signature.inputs\[0\].shape\[2\] must be an integer, not 8.0"),
+    ("targets.1.inputs.0.shape.0", r"targets\[1\].inputs\[0\].shape\[0\] must be an integer, not 1.0"),
+])
+def test_integral_floats_that_json_schema_calls_integers_are_refused(path: str, needle: str) -> None:
+    value = _valid()
+    for part in path.split("."):
+        value = value[int(part) if part.isdigit() else part]
+    doc = _set(_valid(), path, float(value))
+    assert problems(doc, schema(), use_jsonschema=True) == []  # the schema alone lets it through
+    with pytest.raises(BundleError, match=needle):
+        Manifest.from_dict(doc)
+    doc = _valid()
+    doc["files"]["golden.npz"]["size"] = 10.0
+    with pytest.raises(BundleError, match=r'files\["golden.npz"\].size must be an integer'):
+        Manifest.from_dict(doc)
 
 
 def test_a_target_naming_an_unlisted_file_is_refused() -> None:
