@@ -20,13 +20,12 @@ from typing import Any
 
 from edgekit.errors import BundleError, InputError
 from edgekit.layout import Layout
-from edgekit.precision import PRECISIONS
+from edgekit.manifest import SCHEMA_VERSION as SCHEMA_VERSION  # the version compiler/manifest.py writes
+from edgekit.manifest import Manifest
 from edgekit.signature import TensorSpec
 
-SCHEMA_VERSION = 1
 MANIFEST = Layout.MANIFEST
 SUFFIX = Layout.SUFFIX
-REQUIRED_KEYS = ("schema_version", "edgekit_version", "signature", "targets", "precision", "files")
 _TMP_MARK = ".tmp-"
 
 
@@ -61,6 +60,7 @@ class Bundle:
     manifest: dict[str, Any]
     origin: Path | None = None  # the folder a verified private copy was made from
     raw: bytes | None = field(default=None, repr=False, compare=False)  # the manifest bytes parsed
+    typed: Manifest | None = field(default=None, repr=False, compare=False)  # None for a staged view
 
     @property
     def inputs(self) -> list[TensorSpec]:
@@ -80,8 +80,10 @@ class Bundle:
 
     @property
     def parity_passed(self) -> bool | None:
-        parity = self.manifest.get("parity") or {}
-        return parity.get("passed")  # validated on read: True, False or None
+        """True, False or None (no verdict recorded), as the schema allows."""
+        if self.typed is not None:
+            return self.typed.parity.passed if self.typed.parity is not None else None
+        return (self.manifest.get("parity") or {}).get("passed")
 
     @classmethod
     def staged(cls, root: Path, signature: dict[str, Any], entry: dict[str, Any], precision: str) -> Bundle:
@@ -186,8 +188,8 @@ def read_bundle(path: str | os.PathLike[str], verify: bool = True) -> Bundle:
         raise BundleError(f"{root} is not a bundle: it has no {MANIFEST}") from err
     except UnicodeDecodeError as err:
         raise BundleError(f"bundle manifest {manifest_path} is not valid JSON: {err}") from err
-    _validate_manifest(root, manifest)
-    bundle = Bundle(root.resolve(), manifest, raw=raw)
+    typed = validate_manifest(root, manifest)
+    bundle = Bundle(root.resolve(), manifest, raw=raw, typed=typed)
     from edgekit.slim import dropped_files
 
     skipped = dropped_files(root, manifest)  # a `pack --slim` bundle lacks its reports, by design
@@ -202,91 +204,10 @@ def read_bundle(path: str | os.PathLike[str], verify: bool = True) -> Bundle:
     return bundle
 
 
-def validate_manifest(root: Path, manifest: Any) -> None:
-    """Raises BundleError for a manifest that is not the schema this edgekit reads."""
-    _validate_manifest(root, manifest)
-
-
-def _validate_manifest(root: Path, manifest: Any) -> None:
-    if not isinstance(manifest, dict):
-        raise BundleError(f"bundle manifest in {root} is not a JSON object")
-    missing = [k for k in REQUIRED_KEYS if k not in manifest]
-    if missing:
-        raise BundleError(f"bundle manifest in {root} lacks field(s): {', '.join(missing)}")
-    version = manifest["schema_version"]
-    if type(version) is not int or version != SCHEMA_VERSION:  # not 1.0, not true
-        raise BundleError(
-            f"bundle {root} has manifest schema version {version!r}; "
-            f"this edgekit reads version {SCHEMA_VERSION}",
-            note="rebuild the bundle with this edgekit, or load it with the edgekit that built it",
-        )
-    problem = _manifest_problem(manifest)
-    if problem:
-        raise BundleError(f"bundle manifest in {root} is malformed: {problem}")
-
-
-def _spec_problem(spec: Any, where: str) -> str | None:
-    if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
-        return f"{where} is not a named tensor"
-    shape = spec.get("shape")
-    if not isinstance(shape, list) or not all(
-        (isinstance(d, int) and not isinstance(d, bool) and d >= 0) or (isinstance(d, str) and d) for d in shape
-    ):
-        return f"{where} '{spec['name']}' has a malformed shape"
-    dtype = spec.get("dtype")
-    if not isinstance(dtype, str) or dtype not in _DTYPES:
-        return f"{where} '{spec['name']}' has an unknown dtype {dtype!r}"
-    return None
-
-
-_DTYPES = ("float32", "float16", "float64", "bfloat16", "int8", "uint8", "int16", "uint16", "int32",
-           "uint32", "int64", "uint64", "bool")
-
-
-def _manifest_problem(m: dict[str, Any]) -> str | None:
-    """The first structural problem of a manifest, or None: every field a loader relies on."""
-    files = m["files"]
-    if not isinstance(files, dict) or not all(
-        isinstance(k, str) and isinstance(v, dict) and isinstance(v.get("sha256"), str)
-        and len(v["sha256"]) == 64 and isinstance(v.get("size"), int) and not isinstance(v["size"], bool)
-        and v["size"] >= 0 for k, v in files.items()
-    ):
-        return "the 'files' table"
-    if m["precision"] not in PRECISIONS:
-        return f"unknown precision {m['precision']!r}"
-    signature = m["signature"]
-    if not isinstance(signature, dict):
-        return "the signature"
-    for key in ("inputs", "outputs"):
-        specs = signature.get(key)
-        if not isinstance(specs, list) or not specs:
-            return f"signature {key}"
-        for spec in specs:
-            problem = _spec_problem(spec, key[:-1])
-            if problem:
-                return problem
-    targets = m["targets"]
-    if not isinstance(targets, list) or not targets:
-        return "no targets"
-    for t in targets:
-        if not isinstance(t, dict) or not isinstance(t.get("name"), str) or not isinstance(t.get("files"), dict):
-            return "a target entry"
-        if not all(isinstance(v, str) and v in files for v in t["files"].values()):
-            return f"target '{t['name']}' names a file the manifest does not list"
-        for spec in t.get("inputs") or []:
-            problem = _spec_problem(spec, f"target '{t['name']}' input")
-            if problem:
-                return problem
-    parity = m.get("parity")
-    if parity is not None and (
-        not isinstance(parity, dict) or parity.get("passed") not in (True, False, None)
-        or not isinstance(parity.get("rule_overrides", {}), dict)
-        or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                   for v in parity.get("rule_overrides", {}).values())
-        or not set(parity.get("rule_overrides", {})) <= {"atol", "rtol", "min_cosine", "min_top1", "max_accuracy_drop"}
-    ):
-        return "the parity summary"
-    return None
+def validate_manifest(root: Path, manifest: Any) -> Manifest:
+    """The typed manifest; BundleError for one that is not the schema this edgekit reads
+    (``edgekit/manifest.schema.json``), naming the first broken field's path."""
+    return Manifest.from_dict(manifest, f"bundle manifest in {root}")
 
 
 def _verify_file(file: Path, relpath: str, entry: dict[str, Any]) -> None:

@@ -57,7 +57,7 @@ def verified_snapshot(path: str | os.PathLike[str], verify_key: Any = None) -> B
         manifest = loads_json(raw, f"bundle manifest {root / MANIFEST}", BundleError)
     except UnicodeDecodeError as err:
         raise BundleError(f"bundle manifest {root / MANIFEST} is not UTF-8 JSON") from err
-    validate_manifest(root, manifest)
+    typed = validate_manifest(root, manifest)
     remove_unlocked_dirs(Path(tempfile.gettempdir()), SNAPSHOT_PREFIX, min_age_s=60.0)
     snap = Path(tempfile.mkdtemp(prefix=f"{SNAPSHOT_PREFIX}{os.getpid()}-"))  # mode 0700
     lock = hold_dir_lock(snap)
@@ -80,7 +80,7 @@ def verified_snapshot(path: str | os.PathLike[str], verify_key: Any = None) -> B
             raise BundleError(f"cannot make the private verified copy of {root.name} in {snap.parent}: "
                               f"{err.strerror or err}", note="free space there, or point TMPDIR elsewhere") from err
         raise
-    bundle = Bundle(snap, manifest, origin=root.resolve(), raw=raw)
+    bundle = Bundle(snap, manifest, origin=root.resolve(), raw=raw, typed=typed)
     weakref.finalize(bundle, _remove, snap, lock)
     return bundle
 

@@ -91,3 +91,31 @@ def every_parity_report_matches_the_schema(tmp_path_factory: pytest.TempPathFact
         assert not errors, f"{path}: {errors[0].message} at {list(errors[0].absolute_path)}"
         checked += 1
     print(f"\nparity.json files validated against the schema: {checked}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def every_manifest_matches_the_schema(tmp_path_factory: pytest.TempPathFactory):
+    """After the suite: on every manifest.json any test left (broken ones included), the built-in
+    validator and jsonschema agree; every one edgekit wrote validates and round-trips byte for byte."""
+    yield
+    import json
+
+    from edgekit.manifest import Manifest, schema
+    from edgekit.schema_check import problems
+
+    written = 0
+    for path in tmp_path_factory.getbasetemp().rglob("manifest.json"):
+        try:
+            if not path.is_file() or path.stat().st_size > 10_000_000:
+                continue  # a test's link, folder or FIFO named so
+            text = path.read_text()
+            doc = json.loads(text)
+        except (OSError, ValueError, RecursionError):
+            continue  # a test's deliberately unreadable manifest (bad bytes, JSON nested 100,000 deep)
+        assert problems(doc, schema(), use_jsonschema=False) == problems(doc, schema(), use_jsonschema=True), path
+        if ".tmp-" in str(path) or text != json.dumps(doc, indent=2, default=str) + "\n":
+            continue  # a killed compile's staging folder, or a manifest a test wrote by hand
+        manifest = Manifest.from_dict(doc)  # written by commit_bundle: it must validate
+        assert json.dumps(manifest.to_dict(), indent=2, default=str) + "\n" == text, path
+        written += 1
+    print(f"\nmanifest.json files validated and round-tripped: {written}")

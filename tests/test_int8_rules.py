@@ -22,7 +22,7 @@ def _compare(ref: np.ndarray, cand: np.ndarray, rule: ParityRule, name: str = "o
     batches = [Batch({"i": np.arange(s, min(s + chunk, len(ref)))}, None if labels is None else
                      labels[s:s + chunk], min(chunk, len(ref) - s)) for s in range(0, len(ref), chunk)]
     return compare(lambda f: {name: ref[f["i"]]}, lambda f: {name: cand[f["i"]]}, batches, [name], "int8", rule,
-                   data_description="test", reference_description="ref", candidate_description="cand")
+                   data_description="test", reference_description="ref", candidate_description="cand").report
 
 
 def _fake_int8(model: torch.nn.Module) -> torch.nn.Module:

@@ -44,6 +44,7 @@ LAYERS: dict[str, int] = {
     "edgekit.cache": 0, "edgekit.user_code": 0, "edgekit.onnxio": 0, "edgekit.timing": 0,
     "edgekit.layout": 0, "edgekit.precision": 0, "edgekit.registry": 0, "edgekit.native": 0,
     "edgekit.peakmem": 0, "edgekit.onnxtypes": 0,
+    "edgekit.manifest": 0, "edgekit.schema_check": 0,  # the typed manifest and its JSON Schema check
     "edgekit.safeio": 0, "edgekit.locks": 0, "edgekit.replace": 0,  # untrusted reads, flocks, atomic swap
 }
 

@@ -56,7 +56,7 @@ def test_accuracy_drop_and_changed_samples_and_json_round_trip() -> None:
     cand = {"logits": np.array([[2.0, 0.0], [2.0, 0.0], [0.0, 2.0], [2.0, 0.0]])}
     batch = Batch({"x": np.zeros((4, 1))}, labels, 4)
     report = compare(lambda f: ref, lambda f: cand, [batch], ["logits"], "int8", rule_for("int8"),
-                     data_description="d", reference_description="r", candidate_description="c")
+                     data_description="d", reference_description="r", candidate_description="c").report
     assert report.accuracy.reference == 100.0 and report.accuracy.candidate == 75.0
     assert report.accuracy.changed == ({"index": 1, "reference": 1, "candidate": 0, "label": 1},)
     assert not report.passed and any("accuracy dropped 25.00" in f for f in report.failures)

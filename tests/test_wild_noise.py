@@ -65,8 +65,8 @@ def test_broken_graph_still_fails_under_the_allowance(tmp_path) -> None:
     rule, allowance = measure_onnx_noise(good, reference.run, feeds, ["y"], rule_for("fp32"))
     assert allowance is not None and rule.atol == allowance.atol_after
     report = compare(reference.run, OnnxRuntime(broken).run, (Batch(f, None, 1) for f in feeds), ["y"], "fp32",
-                     rule, data_description="", reference_description="", candidate_description="broken")
+                     rule, data_description="", reference_description="", candidate_description="broken").report
     assert not report.passed
-    optimised = compare(reference.run, OnnxRuntime(good).run, (Batch(f, None, 1) for f in feeds), ["y"],
-                        "fp32", rule, data_description="", reference_description="", candidate_description="good")
+    optimised = compare(reference.run, OnnxRuntime(good).run, (Batch(f, None, 1) for f in feeds), ["y"], "fp32",
+                        rule, data_description="", reference_description="", candidate_description="good").report
     assert optimised.passed

@@ -111,7 +111,7 @@ def bf16_fallback(build: Build, prep: Prepared, parity: ParityData) -> tuple[lis
         run = runner(compile_ov(onnx_path, Precision.BF16.value, keep), names)
         return compare(cached_reference, run, iter(check_batches), names, Precision.BF16.value, build.rule,
                        data_description=parity.description, reference_description=prep.reference_description,
-                       candidate_description="bf16 on OpenVINO CPU (fallback search)")
+                       candidate_description="bf16 on OpenVINO CPU (fallback search)").report
 
     keep: list[str] = []
     report = check(keep)

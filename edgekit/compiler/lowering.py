@@ -59,6 +59,18 @@ class FallbackBudget:
     search_seconds: float = DEFAULT_TIME_BUDGET_S
 
 
+@dataclass(frozen=True)
+class LowerJob:
+    """What one lowering works from: the checked fp32 graph, the precision and its recipe, and the
+    calibration feeds with their description."""
+
+    fp32: Path
+    precision: str
+    config: QuantConfig
+    calib: list[Feed]
+    calib_description: str
+
+
 @dataclass
 class Lowered:
     path: Path
@@ -117,10 +129,11 @@ class _State:
             self.best = (self.result, self.config, self.report, self.label)
 
 
-def lower(fp32: Path, precision: str, config: QuantConfig, calib: list[Feed], calib_description: str,
-          check: Callable[[Path], ParityReport], scratch: Path, say: Callable[[str], None],
+def lower(job: LowerJob, check: Callable[[Path], ParityReport], scratch: Path, say: Callable[[str], None],
           budget: FallbackBudget = FallbackBudget()) -> Lowered:
-    """Quantizes ``fp32`` and, for int8, searches recipes and runs the accuracy-aware fallback."""
+    """Quantizes ``job.fp32`` and, for int8, searches recipes and runs the accuracy-aware fallback;
+    ``check`` judges each attempt's graph."""
+    fp32, precision, config, calib = job.fp32, job.precision, job.config, job.calib
     notes: list[str] = []
     source = _source(fp32, precision, scratch, notes)
     samples = sum(_rows(f) for f in calib)
@@ -145,7 +158,7 @@ def lower(fp32: Path, precision: str, config: QuantConfig, calib: list[Feed], ca
     _keep_best(state, say)
     if not state.report.passed and len(state.history) > 1:
         say("fallback budget spent; the best attempt is kept and the bundle is marked failed")
-    summary = _summary(state, q, calib_description, samples, notes)
+    summary = _summary(state, q, job.calib_description, samples, notes)
     return Lowered(state.result.path, state.result, summary, state.history, state.report, recipe=state.label,
                    attempts=state.attempts, search=state.searched,
                    recipe_float_nodes=[n for n in state.excluded[:state.start_excluded] if n not in user_excluded],
@@ -316,7 +329,7 @@ def lower_prepared(build: Build, prep: Prepared, calib: list[dict[str, np.ndarra
         return compare(cached_reference, OnnxRuntime(path, optimization="all").run,
                        iter(check_batches), prep.output_names, precision, rule,
                        data_description=parity.description, reference_description=prep.reference_description,
-                       candidate_description=f"portable {precision} graph (onnxruntime)")
+                       candidate_description=f"portable {precision} graph (onnxruntime)").report
 
     if calib_source is not None:
         calib_desc = calib_source.description
@@ -324,7 +337,8 @@ def lower_prepared(build: Build, prep: Prepared, calib: list[dict[str, np.ndarra
         calib_desc = f"RANDOM inputs (seed {seed + 2})"
     else:
         calib_desc = "seeded random inputs, for node sensitivity only"
-    lowered = lower(prep.onnx_path, precision, config, calib, calib_desc, check, build.scratch, build.say, budget)
+    job = LowerJob(prep.onnx_path, precision, config, calib, calib_desc)
+    lowered = lower(job, check, build.scratch, build.say, budget)
     lowered.stage = {  # the stage record; Prepared is not mutated
         "stage": "quantize", "against": prep.reference_description, "passed": bool(lowered.report),
         "detail": f"{precision}: {len(lowered.result.quantized_nodes)} node(s) quantized, "

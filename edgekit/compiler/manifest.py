@@ -1,16 +1,17 @@
 """The manifest of a new bundle, assembled once from what the compile produced.
 
-Its schema is ``bundle.SCHEMA_VERSION``; ``bundle.read_bundle`` checks every field a loader
-relies on. ``commit_bundle`` adds the ``files`` table (every file's sha256 and size).
+Its schema is published as ``edgekit/manifest.schema.json`` (version ``manifest.SCHEMA_VERSION``);
+``bundle.read_bundle`` validates every bundle against it (``edgekit.manifest.Manifest.from_dict``).
+``commit_bundle`` adds the ``files`` table (every file's sha256 and size).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgekit import bundle as bundle_io
 from edgekit import onnxio
 from edgekit.compiler.build import Build
 from edgekit.compiler.lowering import Lowered
@@ -18,26 +19,38 @@ from edgekit.compiler.payoff import manifest_warning
 from edgekit.compiler.prepare import Prepared
 from edgekit.hostinfo import fingerprint, library_versions
 from edgekit.layout import Layout
+from edgekit.manifest import SCHEMA_VERSION
 from edgekit.parity.report import ParityReport
 from edgekit.parity.user_rule import UserRule
 from edgekit.precision import Precision
 
 
-def assemble_manifest(build: Build, prep: Prepared, signature: dict[str, Any], entries: list[dict[str, Any]],
-                      reports: dict[str, ParityReport], lowered: Any, notes: tuple[str, ...],
-                      out: Path, execution: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Every field of the manifest, in its published order; a leading warning comes first.
+@dataclass(frozen=True)
+class Built:
+    """What a compile made, as the manifest records it (besides the ``Build`` context it ran in)."""
 
-    ``execution``: the record of an execution-only precision (bf16: fp32 graph, bf16 target),
-    the ``quantization`` field when no graph was lowered."""
+    prep: Prepared
+    signature: dict[str, Any]  # {"inputs": [...], "outputs": [...]} as TensorSpec.to_dict writes them
+    entries: list[dict[str, Any]]  # one per target, from Target.build (+ speed records)
+    reports: dict[str, ParityReport]  # by target name
+    lowered: Lowered | None
+    notes: tuple[str, ...]
+    execution: dict[str, Any] | None = None  # an execution-only precision's record (bf16: fp32 graph)
+
+
+def assemble_manifest(build: Build, built: Built, out: Path) -> dict[str, Any]:
+    """Every field of the manifest, in its published order (``edgekit/manifest.schema.json``); a
+    leading warning comes first. ``built.execution`` is the ``quantization`` field when no graph
+    was lowered."""
     import onnx
 
-    opts = build.opts
+    opts, prep, lowered, notes, reports = build.opts, built.prep, built.lowered, built.notes, built.reports
+    signature, entries, execution = built.signature, built.entries, built.execution
     model = onnx.load(str(prep.onnx_path), load_external_data=False)
     versions = library_versions()
     stages = [*prep.stages, *([lowered.stage] if lowered is not None and lowered.stage else [])]
     manifest: dict[str, Any] = {
-        "schema_version": bundle_io.SCHEMA_VERSION,
+        "schema_version": SCHEMA_VERSION,
         "edgekit_version": versions.get("edgekit", "unknown"),
         "name": out.name[: -len(Layout.SUFFIX)],
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),

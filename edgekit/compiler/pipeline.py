@@ -20,7 +20,7 @@ from edgekit.compiler.guard import stage_errors
 from edgekit.compiler.inputs import random_feed
 from edgekit.compiler.loadback import check_loads_back
 from edgekit.compiler.lowering import calibration_feeds, lower_prepared, report_notes
-from edgekit.compiler.manifest import assemble_manifest
+from edgekit.compiler.manifest import Built, assemble_manifest
 from edgekit.compiler.opset import check_opset
 from edgekit.compiler.options import PRECISIONS, CompileOptions
 from edgekit.compiler.paritydata import ParityData
@@ -36,7 +36,7 @@ from edgekit.hostinfo import library_versions
 from edgekit.layout import Layout
 from edgekit.models.hf import text_source
 from edgekit.models.loader import ModelSource, load_source
-from edgekit.parity.compare import GoldenSet, compare
+from edgekit.parity.compare import Comparison, GoldenSet, compare
 from edgekit.parity.golden import GOLDEN_FILE, save_golden
 from edgekit.parity.junit import write_junit
 from edgekit.parity.metrics import ParityRule, rule_for
@@ -223,16 +223,15 @@ def _package(build: Build, staged: Staged, lowered: Any, notes: tuple[str, ...],
         onnxio.save(onnx.load(str(prep.onnx_path)), staging / Layout.REFERENCE_MODEL)
     signature = {"inputs": [s.to_dict() for s in prep.specs],
                  "outputs": [s.to_dict() for s in _output_specs(portable)]}
-    golden = GoldenSet(GOLDEN_BATCHES)
-    entries, reports, plots, stage_runs = _build_targets(build, staged, staging, portable, signature, notes,
-                                                         lowered, golden)
+    entries, reports, plots, stage_runs, golden = _build_targets(build, staged, staging, portable, signature,
+                                                                 notes)
     save_golden(staging / GOLDEN_FILE, golden, [s.name for s in prep.specs], prep.output_names)
     graphs = [*prep.stage_graphs, *([("quantize", lowered.path, precision)] if lowered else [])]
     stages = stage_parity(staged.parity, prep.reference_description, [*graphs, *stage_runs],
                           prep.output_names, build.rule, precision)
     reports = {n: replace(r, stages=tuple(stages)) for n, r in reports.items()}
-    manifest = assemble_manifest(build, prep, signature, entries, reports, lowered, notes, out_path,
-                                 execution=staged.execution)
+    manifest = assemble_manifest(build, Built(prep, signature, entries, reports, lowered, notes, staged.execution),
+                                 out_path)
     write_reports(staging, reports, manifest, plots)
     if opts.junit is not None:
         write_junit(reports, opts.junit)
@@ -242,23 +241,25 @@ def _package(build: Build, staged: Staged, lowered: Any, notes: tuple[str, ...],
 
 
 def _build_targets(build: Build, staged: Staged, staging: Path, portable: Path, signature: dict[str, Any],
-                   notes: tuple[str, ...], lowered: Any, golden: GoldenSet,
-                   ) -> tuple[list[dict[str, Any]], dict[str, ParityReport], dict[str, PlotSamples], list[Any]]:
-    """Builds every target into the staging folder, checks each as ``load`` will run it, times it."""
+                   notes: tuple[str, ...]) -> tuple[list[dict[str, Any]], dict[str, ParityReport],
+                                                    dict[str, PlotSamples], list[Any], GoldenSet]:
+    """Builds every target into the staging folder, checks each as ``load`` will run it, times it.
+    The first target's check keeps the golden samples."""
     entries, reports, plots, stage_runs = [], {}, {}, []
     say, prep, precision = build.say, staged.prep, build.precision
+    golden: GoldenSet | None = None
     for t in build.targets:
         say(f"building target {t.name} ({t.backend})")
         entry = t.build(portable, precision, staging, **staged.target_options)
         entries.append(entry)
         bundle = bundle_io.Bundle.staged(staging, signature, entry, precision)
-        plots[t.name] = PlotSamples()
         with stage_errors(f"parity check of target {t.name}", f"{t.name} target"):
             # Loaded once, exactly as ``load`` will: checked, timed and attributed with the same runtime.
             runtime = runtime_class(t.name).from_bundle(bundle, t.name)
-            report = _check_target(prep, runtime, entry, build.rule, staged.parity,
-                                   golden if not golden.feeds else None,
-                                   (*notes, *entry.get("warnings", ())), plots[t.name])
+            checked = _check_target(prep, runtime, entry, build.rule, staged.parity,
+                                    GOLDEN_BATCHES if golden is None else 0, (*notes, *entry.get("warnings", ())))
+        report, plots[t.name] = checked.report, checked.plots
+        golden = golden or checked.golden
         stage_runs.append((f"target {t.name}", runtime.run, f"{t.backend} {entry.get('backend_version')}"))
         if precision != Precision.FP32:
             with stage_errors(f"speed check of target {t.name}", f"{t.name} target"):
@@ -267,7 +268,7 @@ def _build_targets(build: Build, staged: Staged, staging: Path, portable: Path, 
             entry["speed"] = own_speed(runtime, bundle, t.name, golden)
         reports[t.name] = report
         say(f"{t.name}: {report.summary()}")
-    return entries, reports, plots, stage_runs
+    return entries, reports, plots, stage_runs, golden or GoldenSet(GOLDEN_BATCHES)
 
 
 def _speed_checks(build: Build, target: Any, staged: Staged, bundle: bundle_io.Bundle, runtime: Any,
@@ -324,20 +325,22 @@ def _write_portable(prep: Prepared, staging: Path, lowered: Path | None = None) 
 
 
 def _check_target(prep: Prepared, runtime: Any, entry: dict[str, Any], rule: ParityRule, parity: ParityData,
-                  golden: GoldenSet | None, notes: tuple[str, ...], plots: PlotSamples | None = None) -> ParityReport:
-    """Compares a target's runtime (loaded from the staging folder) with the reference."""
+                  keep_golden: int, notes: tuple[str, ...]) -> Comparison:
+    """Compares a target's runtime (loaded from the staging folder) with the reference, keeping the
+    plot samples and, when ``keep_golden``, that many golden batches."""
     name, precision = entry["name"], entry["precision"]
     metric = getattr(rule, "metric", None)  # a user metric sees the outputs compare() runs on
     rec = Recorder()
-    report = compare(
+    checked = compare(
         rec.wrap(prep.reference, rec.reference) if metric else prep.reference,
         rec.wrap(runtime.run, rec.candidate) if metric else runtime.run,
         rec.data(parity.batches()) if metric else parity.batches(), prep.output_names, precision, rule,
         data_description=parity.description, reference_description=prep.reference_description,
         candidate_description=f"{name} ({entry['backend']} {entry.get('backend_version')})",
-        golden=golden, notes=notes, samples=plots,
+        notes=notes, keep_golden=keep_golden, plot=True,
     )
-    return replace(report, user_metric=evaluate_metric(metric, rec)) if metric else report
+    return replace(checked, report=replace(checked.report, user_metric=evaluate_metric(metric, rec))) \
+        if metric else checked
 
 
 def _output_specs(path: Path) -> list[TensorSpec]:

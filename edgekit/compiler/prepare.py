@@ -50,66 +50,108 @@ class Prepared:
 def prepare(build: Build, example_inputs: tuple[Any, ...] | None) -> Prepared:
     """Gets a checked fp32 ONNX graph and the reference that the artifact must match."""
     opts, source, scratch, say = build.opts, build.source, build.scratch, build.say
-    input_args, dynamic_args = list(opts.inputs), list(opts.dynamic)
-    eval_source, calib_source = build.eval_source, build.calib_source
-    rng = np.random.default_rng(opts.seed)
-    if source.hf is not None:  # inputs and dynamic axes derived from the model's signature and config
-        example_inputs = example_inputs or (None if input_args else source.hf.example)
-        dynamic_args = dynamic_args or [DynamicArg(*d) for d in source.hf.dynamic]
-    if source.is_torch:
-        first = _first_record(eval_source) if not (example_inputs or input_args) else None
-        names = source.forward_names()
-        if first is not None and names and set(first) <= set(names):
-            first = {n: first[n] for n in names if n in first}
-        if source.kind == "torch.export" and not (example_inputs or input_args or first):
-            example_inputs = _program_example(source.module)
-        specs, example = torch_signature(names, example_inputs, input_args, first, dynamic_args)
-    else:
-        specs, example = _onnx_signature(source.onnx_path, input_args, dynamic_args), None
-    for data in (eval_source, calib_source):  # data that does not fit fails now, before any work
+    specs, example = _signature(build, example_inputs)
+    for data in (build.eval_source, build.calib_source):  # data that does not fit fails now, before any work
         if data is not None:
             next(batches(data, specs, 1), None)
-    real = [] if example else real_feeds([eval_source, calib_source], specs)
-    meanings = {} if source.is_torch else integer_input_meanings(_graph_only(source.onnx_path))
-    known = {a.name: a.shape for a in input_args} | ({n: a.shape for n, a in real[0].items()} if real else {})
-    shapes = {s.name: tuple(example[s.name].shape) for s in specs} if example else hinted_shapes(specs, known)
-    int_high = {n: int(a.max()) + 1 for n, a in (example or (real[0] if real else {})).items()
-                if np.issubdtype(a.dtype, np.integer) and a.size}
-    int_high |= {m.name: m.high for m in meanings.values() if m.high is not None and m.name not in int_high}
+    facts = _input_facts(build, specs, example)
+    ref = _reference(build, specs)
+    feed, varied = _probe_feeds(ref.run, specs, facts, np.random.default_rng(opts.seed), example, say)
     stages: list[dict[str, Any]] = []
     stage_graphs: list[tuple[str, Path, str]] = []
-    reference_path: Path | None = None
     if source.is_torch:
-        reference = TorchReference(source.module, [s.name for s in specs])
-        run: Callable[[dict[str, np.ndarray]], Any] = reference.raw
-    else:
-        onnx_path = reference_path = _named_dims_copy(source.onnx_path, scratch, say)
-        # The named-dims copy differs from the file only in its declared dims, which onnxruntime
-        # would otherwise enforce (a dim stored as 0 refuses every real batch).
-        onnx_reference = OnnxRuntime(onnx_path, optimization="none")
-        reference, output_names, run = onnx_reference.run, onnx_reference.output_names, onnx_reference.run
-    feed, varied = _probe_feeds(run, specs, shapes, rng, int_high, example, real, meanings, say)
-    if source.is_torch:
-        output_names = _output_names(reference, feed)
-        reference.output_names = output_names
-        say(f"exporting to ONNX ({opts.exporter})")
-        result = export(source.module, source.kind, specs, feed, varied, output_names, scratch, opts.exporter,
-                        opts.opset)
-        say(f"exported with the {result.exporter} exporter")
-        onnx_path = result.path
-        export_info = {"exporter": result.exporter, "attempts": result.attempts}
-        stages.append({"stage": "export", "against": "torch eager fp32", "passed": True,
-                       "detail": f"{result.exporter} exporter; " + "; ".join(result.checks)})
-        stage_graphs.append(("export", onnx_path, f"{result.exporter} exporter"))
+        output_names, onnx_path, export_info = _export_stage(build, ref.reference, specs, feed, varied,
+                                                             stages, stage_graphs)
         ref_desc = f"torch {library_versions().get('torch', '?')} eager fp32 ({source.description})"
     else:
+        output_names, onnx_path = ref.output_names, ref.path
         export_info = {"exporter": None, "attempts": []}
         ref_desc = f"onnxruntime fp32, no graph optimisation ({source.description})"
     onnx_path = _at_opset(onnx_path, opts.opset, scratch, say)
     probes = [feed] + ([varied] if varied is not None else [])
     onnx_path = _clean_graph(onnx_path, opts.simplify, probes, scratch, say, stages, stage_graphs)
-    return Prepared(source, specs, output_names, onnx_path, reference, ref_desc, export_info,
-                    stages, shapes, int_high, stage_graphs, reference_path)
+    return Prepared(source, specs, output_names, onnx_path, ref.reference, ref_desc, export_info,
+                    stages, facts.shapes, facts.int_high, stage_graphs, ref.path)
+
+
+def _signature(build: Build, example_inputs: tuple[Any, ...] | None
+               ) -> tuple[list[TensorSpec], dict[str, np.ndarray] | None]:
+    """The model's input signature, and the example feed when a torch model has one."""
+    opts, source = build.opts, build.source
+    input_args, dynamic_args = list(opts.inputs), list(opts.dynamic)
+    if source.hf is not None:  # inputs and dynamic axes derived from the model's signature and config
+        example_inputs = example_inputs or (None if input_args else source.hf.example)
+        dynamic_args = dynamic_args or [DynamicArg(*d) for d in source.hf.dynamic]
+    if not source.is_torch:
+        return _onnx_signature(source.onnx_path, input_args, dynamic_args), None
+    first = _first_record(build.eval_source) if not (example_inputs or input_args) else None
+    names = source.forward_names()
+    if first is not None and names and set(first) <= set(names):
+        first = {n: first[n] for n in names if n in first}
+    if source.kind == "torch.export" and not (example_inputs or input_args or first):
+        example_inputs = _program_example(source.module)
+    return torch_signature(names, example_inputs, input_args, first, dynamic_args)
+
+
+@dataclass(frozen=True)
+class _InputFacts:
+    """What the check inputs are made from: real samples, integer inputs' meanings, shapes, value ranges."""
+
+    real: list[dict[str, np.ndarray]]
+    meanings: dict[str, IntMeaning]
+    shapes: dict[str, tuple[int, ...]]
+    int_high: dict[str, int]
+
+
+def _input_facts(build: Build, specs: list[TensorSpec], example: dict[str, np.ndarray] | None) -> _InputFacts:
+    source = build.source
+    real = [] if example else real_feeds([build.eval_source, build.calib_source], specs)
+    meanings = {} if source.is_torch else integer_input_meanings(_graph_only(source.onnx_path))
+    known = {a.name: a.shape for a in build.opts.inputs} | ({n: a.shape for n, a in real[0].items()} if real else {})
+    shapes = {s.name: tuple(example[s.name].shape) for s in specs} if example else hinted_shapes(specs, known)
+    int_high = {n: int(a.max()) + 1 for n, a in (example or (real[0] if real else {})).items()
+                if np.issubdtype(a.dtype, np.integer) and a.size}
+    int_high |= {m.name: m.high for m in meanings.values() if m.high is not None and m.name not in int_high}
+    return _InputFacts(real, meanings, shapes, int_high)
+
+
+@dataclass(frozen=True)
+class _Reference:
+    """The fp32 reference: torch eager, or onnxruntime on the ONNX source (``path``, dims named)."""
+
+    reference: Any  # TorchReference, or OnnxRuntime.run
+    run: Callable[[dict[str, np.ndarray]], Any]
+    output_names: list[str]  # known up front for ONNX; a torch model's come from its first run
+    path: Path | None = None
+
+
+def _reference(build: Build, specs: list[TensorSpec]) -> _Reference:
+    source = build.source
+    if source.is_torch:
+        reference = TorchReference(source.module, [s.name for s in specs])
+        return _Reference(reference, reference.raw, [])
+    onnx_path = _named_dims_copy(source.onnx_path, build.scratch, build.say)
+    # The named-dims copy differs from the file only in its declared dims, which onnxruntime
+    # would otherwise enforce (a dim stored as 0 refuses every real batch).
+    onnx_reference = OnnxRuntime(onnx_path, optimization="none")
+    return _Reference(onnx_reference.run, onnx_reference.run, onnx_reference.output_names, onnx_path)
+
+
+def _export_stage(build: Build, reference: TorchReference, specs: list[TensorSpec], feed: dict[str, np.ndarray],
+                  varied: Any, stages: list[dict[str, Any]], stage_graphs: list[tuple[str, Path, str]]
+                  ) -> tuple[list[str], Path, dict[str, Any]]:
+    """torch → ONNX, checked against eager on the probe feeds; the output names, graph and export record."""
+    opts, source, say = build.opts, build.source, build.say
+    output_names = _output_names(reference, feed)
+    reference.output_names = output_names
+    say(f"exporting to ONNX ({opts.exporter})")
+    result = export(source.module, source.kind, specs, feed, varied, output_names, build.scratch, opts.exporter,
+                    opts.opset)
+    say(f"exported with the {result.exporter} exporter")
+    stages.append({"stage": "export", "against": "torch eager fp32", "passed": True,
+                   "detail": f"{result.exporter} exporter; " + "; ".join(result.checks)})
+    stage_graphs.append(("export", result.path, f"{result.exporter} exporter"))
+    return output_names, result.path, {"exporter": result.exporter, "attempts": result.attempts}
 
 
 def _clean_graph(onnx_path: Path, simplify: bool, probes: list[dict[str, np.ndarray]], scratch: Path, say: Log,
@@ -135,12 +177,12 @@ def _clean_graph(onnx_path: Path, simplify: bool, probes: list[dict[str, np.ndar
     return onnx_path
 
 
-def _probe_feeds(run: Callable[[dict[str, np.ndarray]], Any], specs: list[TensorSpec],
-                 shapes: dict[str, tuple[int, ...]], rng: np.random.Generator, int_high: dict[str, int],
-                 example: dict[str, np.ndarray] | None, real: list[dict[str, np.ndarray]],
-                 meanings: dict[str, IntMeaning], say: Log) -> tuple[dict[str, np.ndarray], Any]:
+def _probe_feeds(run: Callable[[dict[str, np.ndarray]], Any], specs: list[TensorSpec], facts: _InputFacts,
+                 rng: np.random.Generator, example: dict[str, np.ndarray] | None,
+                 say: Log) -> tuple[dict[str, np.ndarray], Any]:
     """The feed every check runs on, and one at a second size of the dynamic axes (or None):
     the example or real samples first; random inputs only when none exist, checked first."""
+    real, meanings, shapes, int_high = facts.real, facts.meanings, facts.shapes, facts.int_high
     if example is not None or real:
         feed = example if example is not None else real[0]
     else:

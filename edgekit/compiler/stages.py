@@ -34,7 +34,7 @@ def stage_parity(parity: ParityData, reference_description: str, stages: list[tu
         with stage_errors("stage attribution", f"'{name}'"):
             run = OnnxRuntime(graph, optimization="basic").run if isinstance(graph, Path) else graph
             report = compare(cached_reference, run, iter(chosen), output_names, precision, rule,
-                             data_description="", reference_description="", candidate_description=name)
+                             data_description="", reference_description="", candidate_description=name).report
         max_abs = max((m.max_abs for m in report.outputs), default=0.0)
         row = {
             "stage": name, "against": reference_description, "passed": report.passed,

@@ -47,4 +47,4 @@ def check_against(rt: Runtime, reference: Any, data: Any, weights: str | Path | 
     rule = (recorded_rule(rt.bundle.manifest) if rt.bundle is not None else None) or rule_for(precision)
     return compare(ref_fn, rt.run, supply, rt.output_names, precision, rule,
                    data_description=data_desc, reference_description=desc,
-                   candidate_description=f"{rt.target} ({rt.backend}) on this host")
+                   candidate_description=f"{rt.target} ({rt.backend}) on this host").report

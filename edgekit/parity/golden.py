@@ -106,4 +106,4 @@ def check_golden(runtime: LoadedRuntime, rule: ParityRule | None = None) -> Pari
         data_description=f"{len(pairs)} golden batches stored in the bundle",
         reference_description="reference outputs recorded at build time",
         candidate_description=f"{runtime.target} ({runtime.backend}) on this host",
-    )
+    ).report
