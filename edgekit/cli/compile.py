@@ -1,0 +1,58 @@
+"""``edgekit compile``: MODEL in, a verified bundle out."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from edgekit.cli._common import EXIT_PARITY, echo_err, option_decorators
+from edgekit.errors import InputError
+
+
+@click.command("compile")
+@click.argument("model", required=False)
+@option_decorators()
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+def compile_cmd(model: str | None, as_json: bool, **params: Any) -> None:
+    """Compile MODEL (.onnx, TorchScript, .pt2, or package.module:factory) into a verified bundle."""
+    from dataclasses import replace
+
+    from edgekit.config import Settings
+
+    settings = (click.get_current_context().obj or {}).get("settings") or Settings()
+    settings.for_command()  # a bad settings file stops the command that reads it
+    if not model:
+        raise InputError("no MODEL given", note="pass it, or set `model` in [tool.edgekit] or edgekit.toml")
+    if settings.defaults and not as_json:
+        echo_err(f"settings: {settings.origin}")
+    from edgekit.extras import require_compile
+
+    require_compile("edgekit compile")
+    from edgekit.api import compile as compile_api
+    from edgekit.compiler.options import CompileOptions
+
+    opts = replace(CompileOptions.from_cli(params), settings_file=settings.origin if settings.defaults else None)
+    art = compile_api(model, options=opts, log=None if as_json else echo_err)
+    if as_json:
+        click.echo(json.dumps({"bundle": str(art.path), "passed": art.passed,
+                               "reports": {n: r.to_dict() for n, r in art.reports.items()}}, indent=2))
+    else:
+        _print_result(art)
+    if not art.passed:
+        echo_err(f"error: the bundle was written but failed parity; see {art.path / 'parity.md'}")
+        raise click.exceptions.Exit(EXIT_PARITY)
+
+
+def _print_result(art: Any) -> None:
+    from edgekit.describe import bundle_size
+
+    click.echo(f"bundle: {art.path} ({bundle_size(art.path) / 1e6:.2f} MB)")
+    for name, report in art.reports.items():
+        click.echo(f"{name}: {report.summary()}")
+        for failure in report.failures:
+            click.echo(f"  failure: {failure}")
+        for note in report.notes:
+            if note.startswith("WARNING"):
+                click.echo(f"  {note}")

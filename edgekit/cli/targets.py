@@ -1,0 +1,22 @@
+"""``edgekit targets``: which targets this host can build and run, and what is missing."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command("targets")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def targets_cmd(as_json: bool) -> None:
+    """List every target, its backend version, and whether it is available here (or why not)."""
+    from edgekit.targets import describe_targets
+
+    rows = describe_targets()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        state = "available" if row["available"] else f"unavailable: {row['reason']}"
+        click.echo(f"{row['name']:<12} {row['backend']:<12} {row['version'] or '-':<12} {state}")
