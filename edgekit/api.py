@@ -16,6 +16,7 @@ from edgekit.compiler.options import CompileOptions
 from edgekit.errors import InputError
 from edgekit.layout import Layout
 from edgekit.parity.report import ParityReport
+from edgekit.progress import reporter
 from edgekit.runtimes import Runtime, load
 
 __all__ = ["Artifact", "check", "check_layers", "compile", "load"]
@@ -91,12 +92,9 @@ def compile(  # noqa: A001  (the public name; shadows the builtin inside this mo
         from edgekit.auto import compile_auto
 
         bundle_io.check_destination(opts.out if opts.out is not None else default_out(model), opts.force)
-        return compile_auto(model, example_inputs, opts, log or _silent)
+        return compile_auto(model, example_inputs, opts, reporter(log))
     return compile_model(model, example_inputs, opts, log)
 
-
-def _silent(_msg: str) -> None:
-    pass
 
 
 def check(

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from edgekit import progress
 from edgekit.errors import BundleError, EdgekitError, InputError
 from edgekit.layout import Layout
 from edgekit.peakmem import peak_rss_mb
@@ -149,6 +150,7 @@ def bench_bundles(bundles: list[str], targets: list[str] | None, options: BenchO
     from edgekit.bundle import read_bundle
     from edgekit.runtimes import runtime_class
 
+    say = progress.reporter(log)
     plan = []
     for path in bundles:
         b = read_bundle(bundle_folder(path))
@@ -157,15 +159,15 @@ def bench_bundles(bundles: list[str], targets: list[str] | None, options: BenchO
             reason = runtime_class(name).probe()
             if reason is None:
                 plan.append((b, name))
-            elif log:
-                log(f"skipping {b.path.name} on {name}: {reason}")
+            else:
+                say(f"skipping {b.path.name} on {name}: {reason}")
     if not plan:
         raise InputError("nothing to benchmark: no bundle target can run on this host")
     parity = {}
     rows = []
     for i, (b, name) in enumerate(plan, 1):
-        if log:
-            log(f"benchmarking {b.path.name} on {name} ({i}/{len(plan)})")
+        say(f"benchmarking {b.path.name} on {name} ({i}/{len(plan)})")
+        progress.count(i, len(plan), "bench candidates")
         found = _child(str(b.path), name, options)
         if b.path not in parity:
             try:

@@ -46,6 +46,7 @@ LAYERS: dict[str, int] = {
     "edgekit.layout": 0, "edgekit.precision": 0, "edgekit.registry": 0, "edgekit.native": 0,
     "edgekit.peakmem": 0, "edgekit.onnxtypes": 0,
     "edgekit.safeio": 0, "edgekit.locks": 0, "edgekit.replace": 0,  # untrusted reads, flocks, atomic swap
+    "edgekit.progress": 0,  # progress lines as logging records (the CLI draws them)
 }
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit import onnxio
+from edgekit import onnxio, progress
 from edgekit.backends.onnxruntime.runtime import OnnxRuntime
 from edgekit.compiler.build import Build
 from edgekit.compiler.controlflow import fold_control_flow
@@ -92,7 +92,7 @@ def prepare(build: Build, example_inputs: tuple[Any, ...] | None) -> Prepared:
     if source.is_torch:
         output_names = _output_names(reference, feed)
         reference.output_names = output_names
-        say(f"exporting to ONNX ({opts.exporter})")
+        progress.stage(say, "export", f"exporting to ONNX ({opts.exporter})")
         result = export(source.module, source.kind, specs, feed, varied, output_names, scratch, opts.exporter,
                         opts.opset)
         say(f"exported with the {result.exporter} exporter")

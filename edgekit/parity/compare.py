@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from edgekit import progress
 from edgekit.data.sources import Batch
 from edgekit.parity.kinds import CLASSIFIER
 from edgekit.parity.metrics import OutputAccumulator, ParityRule
@@ -80,6 +81,7 @@ def compare(
                 labelled += batch.samples
         seen += batch.samples
         runs += 1
+        progress.count(seen, None, "parity samples")
     results = {n: accs[n].result() for n in output_names}
     accuracy = _accuracy(results, logits_name, labelled, ref_hits, cand_hits, changed)
     return ParityReport(
