@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
 import click
 
-from edgekit.cli._common import echo_err, is_bundle, lower, open_bundle, option_decorators
+from edgekit.cli._common import is_bundle, lower, open_bundle, option_decorators
+from edgekit.cli._display import echo_out, logging_options
 from edgekit.errors import InputError
 from edgekit.runtimes.base import MODES
 
@@ -36,6 +38,7 @@ BENCH_HELP = {"input": "For a MODEL, as in compile.", "dynamic": "For a MODEL, a
 @click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
 @click.option("--csv", "csv_file", type=click.Path(dir_okay=False), help="Write the table as CSV.")
 @click.option("--plot", "plot_file", type=click.Path(dir_okay=False), help="Write a latency-vs-parity chart.")
+@logging_options
 def bench_cmd(items: tuple[str, ...], targets: str | None, precisions: str, against: str | None,
               batch: int, warmup: int, iterations: int, time_budget: float, threads: int | None, mode: str,
               as_json: bool, csv_file: str | None, plot_file: str | None, **params: Any) -> None:
@@ -50,24 +53,23 @@ def bench_cmd(items: tuple[str, ...], targets: str | None, precisions: str, agai
 
         extras.require_compile("bench MODEL" if not against else "bench --against")
     target_list = [t.strip() for t in targets.split(",")] if targets else None
-    log = None if as_json else echo_err
     with tempfile.TemporaryDirectory(prefix="edgekit-bench-") as tmp:
         bundles, reference = list(items), against
         if len(items) == 1 and not is_bundle(items[0]):
             reference = reference or items[0]
-            bundles = _build_candidates(items[0], target_list, precisions, Path(tmp), params, log)
+            bundles = _build_candidates(items[0], target_list, precisions, Path(tmp), params)
         bundles = [str(open_bundle(b).path) if b.endswith(".zip") else b for b in bundles]  # packed ones too
         torch_ms = None
         if reference is not None:
             feed, _, _ = bench.bench_feeds(open_bundle(bundles[0]), batch)
             torch_ms = bench.torch_latency(reference, params["weights"], feed, options, params["allow_pickle"])
-        rows = bench.bench_bundles(bundles, target_list, options, torch_ms, log)
+        rows = bench.bench_bundles(bundles, target_list, options, torch_ms)
     if csv_file:
         bench.write_csv(rows, csv_file)
     if plot_file:
         bench.plot(rows, plot_file)
     if as_json:
-        click.echo(json.dumps({"torch_eager_p50_ms": torch_ms, "rows": [r.to_dict() for r in rows]}, indent=2))
+        echo_out(json.dumps({"torch_eager_p50_ms": torch_ms, "rows": [r.to_dict() for r in rows]}, indent=2))
     else:
         if torch_ms is not None:
             click.echo(f"torch eager p50: {torch_ms:.3f} ms (batch 1, same inputs and threads)")
@@ -98,15 +100,14 @@ def _bench_options(batch: int, warmup: int, iterations: int, time_budget: float,
 
 
 def _build_candidates(model: str, target_list: list[str] | None, precisions: str, tmp: Path,
-                      params: dict[str, Any], log: Any) -> list[str]:
+                      params: dict[str, Any]) -> list[str]:
     """Compiles MODEL once per precision into ``tmp``; the bundle paths."""
     from edgekit.api import compile as compile_api
     from edgekit.compiler.options import cli_keywords
 
     bundles = []
     for precision in [p.strip() for p in precisions.split(",") if p.strip()]:
-        if log:
-            log(f"building {precision} for {','.join(target_list or ['cpu'])}")
+        logging.getLogger("edgekit.cli").info("building %s for %s", precision, ",".join(target_list or ["cpu"]))
         art = compile_api(model, target=target_list or "cpu", precision=precision,
                           out=tmp / f"{precision}.edgekit", **cli_keywords(params, BENCH_SHARED))
         bundles.append(str(art.path))

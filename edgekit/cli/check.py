@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from edgekit.cli._common import EXIT_PARITY, echo_err, open_bundle, option_decorators
+from edgekit.cli._display import echo_out, logging_options
 from edgekit.errors import InputError
 
 
@@ -29,6 +30,7 @@ from edgekit.errors import InputError
 @click.option("--layers", is_flag=True, help="Find the layer where accuracy was lost (fp32 graph vs artifact).")
 @option_decorators(("allow-pickle",))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@logging_options
 def check_cmd(bundle: str, against: str | None, weights: str | None, data: str | None, target: str | None,
               verify_key: str | None, report_file: str | None, junit: str | None, save_inputs: str | None,
               load_inputs: str | None, layers: bool, allow_pickle: bool, as_json: bool) -> None:
@@ -88,7 +90,7 @@ def _check_layers(bundle: str, against: str | None, data: str | None, target: st
                          "and leave out --against")
     result = check_layers(bundle, against, data, target=target)
     if as_json:
-        click.echo(json.dumps(result, indent=2, default=str))
+        echo_out(json.dumps(result, indent=2, default=str))
     else:
         click.echo("\n".join([*result["notes"], format_layers(result)]))
 
@@ -109,7 +111,7 @@ def _write_report(path: Path, bundle: str, name: str, report: Any) -> None:
 
 def _print_report(report: Any, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
+        echo_out(json.dumps(report.to_dict(), indent=2))
         return
     click.echo(f"checked {report.candidate}")
     click.echo(report.summary())

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import click
 
 from edgekit.cli._common import EXIT_PARITY, echo_err, option_decorators
+from edgekit.cli._display import echo_out, logging_options
 from edgekit.errors import InputError
 
 
@@ -15,6 +17,7 @@ from edgekit.errors import InputError
 @click.argument("model", required=False)
 @option_decorators()
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")
+@logging_options
 def compile_cmd(model: str | None, as_json: bool, **params: Any) -> None:
     """Compile MODEL (.onnx, TorchScript, .pt2, or package.module:factory) into a verified bundle."""
     from dataclasses import replace
@@ -25,8 +28,8 @@ def compile_cmd(model: str | None, as_json: bool, **params: Any) -> None:
     settings.for_command()  # a bad settings file stops the command that reads it
     if not model:
         raise InputError("no MODEL given", note="pass it, or set `model` in [tool.edgekit] or edgekit.toml")
-    if settings.defaults and not as_json:
-        echo_err(f"settings: {settings.origin}")
+    if settings.defaults:
+        logging.getLogger("edgekit.cli").info("settings: %s", settings.origin)
     from edgekit.extras import require_compile
 
     require_compile("edgekit compile")
@@ -34,9 +37,9 @@ def compile_cmd(model: str | None, as_json: bool, **params: Any) -> None:
     from edgekit.compiler.options import CompileOptions
 
     opts = replace(CompileOptions.from_cli(params), settings_file=settings.origin if settings.defaults else None)
-    art = compile_api(model, options=opts, log=None if as_json else echo_err)
+    art = compile_api(model, options=opts)  # progress arrives as log records (cli/_display.py)
     if as_json:
-        click.echo(json.dumps({"bundle": str(art.path), "passed": art.passed,
+        echo_out(json.dumps({"bundle": str(art.path), "passed": art.passed,
                                "reports": {n: r.to_dict() for n, r in art.reports.items()}}, indent=2))
     else:
         _print_result(art)

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from edgekit.cli._common import EXIT_PARITY, echo_err
+from edgekit.cli._display import logging_options
 from edgekit.errors import InputError
 
 
@@ -20,6 +21,7 @@ from edgekit.errors import InputError
 @click.option("--max-retries", default=2, show_default=True, type=int, help="Ray: retries of a cell whose worker died.")
 @click.option("--artifacts", type=click.Path(file_okay=False),
               help="Ray: a folder every node can write (shared file system) for cell bundles.")
+@logging_options
 def matrix_cmd(plan_file: str, out: str, jobs: int, cluster: str | None, max_retries: int,
                artifacts: str | None) -> None:
     """Build every model x target x precision of a release plan (edgekit.matrix.toml or pyproject)."""
@@ -47,6 +49,7 @@ def matrix_cmd(plan_file: str, out: str, jobs: int, cluster: str | None, max_ret
 @click.option("--node-ip-address", help="The address this node binds and advertises.")
 @click.option("--dry-run", is_flag=True, help="Print the `ray start` command instead of running it.")
 @click.argument("ray_args", nargs=-1, type=click.UNPROCESSED)
+@logging_options
 def worker_cmd(address: str | None, head: bool, slots: int, node_ip_address: str | None, dry_run: bool,
                ray_args: tuple[str, ...]) -> None:
     """Join (or start) a Ray cluster, advertising one resource per target this host can build."""

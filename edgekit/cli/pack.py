@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from edgekit.cli._display import logging_options
 from edgekit.errors import InputError
 
 
@@ -15,6 +16,7 @@ from edgekit.errors import InputError
 @click.option("--force", is_flag=True, help="Replace an existing archive.")
 @click.option("--slim", is_flag=True, help="Leave out what an app does not need: reports, reference graph "
               "(the signature stays valid).")
+@logging_options
 def pack_cmd(bundle: str, out: str | None, force: bool, slim: bool) -> None:
     """Pack a verified BUNDLE into one NAME.edgekit.zip for shipping (load reads it directly)."""
     from edgekit.archive import pack
@@ -33,6 +35,7 @@ def pack_cmd(bundle: str, out: str | None, force: bool, slim: bool) -> None:
 
 @click.command("keygen")
 @click.argument("keyfile", type=click.Path(dir_okay=False))
+@logging_options
 def keygen_cmd(keyfile: str) -> None:
     """Create an Ed25519 signing key KEYFILE (private, mode 600) and KEYFILE.pub."""
     from edgekit.signing import generate_key
@@ -43,6 +46,7 @@ def keygen_cmd(keyfile: str) -> None:
 @click.command("sign")
 @click.argument("bundle", type=click.Path())
 @click.option("--key", required=True, type=click.Path(dir_okay=False), help="Ed25519 private key (PEM).")
+@logging_options
 def sign_cmd(bundle: str, key: str) -> None:
     """Sign BUNDLE's manifest (which holds every file's sha256) with an Ed25519 key."""
     from edgekit.bundle import read_bundle

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from edgekit.cli._common import open_bundle
+from edgekit.cli._display import echo_out, logging_options
 from edgekit.errors import InputError
 
 
@@ -20,6 +21,7 @@ from edgekit.errors import InputError
 @click.option("--accept-failed", is_flag=True, help="Run a bundle that failed parity.")
 @click.option("--verify-key", type=click.Path(dir_okay=False), help="Refuse the bundle unless this key signed it.")
 @click.option("--json", "as_json", is_flag=True, help="Print the target and the outputs (full values) as JSON.")
+@logging_options
 def run_cmd(bundle: str, input_: tuple[str, ...], output: str | None, target: str | None,
             accept_failed: bool, verify_key: str | None, as_json: bool) -> None:
     """Run BUNDLE on inputs from .npy files."""
@@ -44,7 +46,7 @@ def run_cmd(bundle: str, input_: tuple[str, ...], output: str | None, target: st
         if not as_json:
             click.echo(f"wrote {len(outputs)} output(s) to {output}")
     if as_json:
-        click.echo(json.dumps({"target": rt.target, "target_reason": rt.target_reason, "outputs": {
+        echo_out(json.dumps({"target": rt.target, "target_reason": rt.target_reason, "outputs": {
             name: {"dtype": str(arr.dtype), "shape": list(arr.shape), "values": np.asarray(arr).tolist()}
             for name, arr in outputs.items()}}))
         return
@@ -57,12 +59,13 @@ def run_cmd(bundle: str, input_: tuple[str, ...], output: str | None, target: st
 @click.command("inspect")
 @click.argument("bundle", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+@logging_options
 def inspect_cmd(bundle: str, as_json: bool) -> None:
     """Show BUNDLE's signature, targets, precision, sizes, parity, and build host vs this host."""
     from edgekit.describe import describe
 
     b = open_bundle(bundle)
     if as_json:
-        click.echo(json.dumps(b.manifest, indent=2))
+        echo_out(json.dumps(b.manifest, indent=2))
     else:
         click.echo(describe(b))

@@ -6,16 +6,19 @@ import json
 
 import click
 
+from edgekit.cli._display import echo_out, logging_options
+
 
 @click.command("targets")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@logging_options
 def targets_cmd(as_json: bool) -> None:
     """List every target, its backend version, and whether it is available here (or why not)."""
     from edgekit.targets import describe_targets
 
     rows = describe_targets()
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        echo_out(json.dumps(rows, indent=2))
         return
     for row in rows:
         state = "available" if row["available"] else f"unavailable: {row['reason']}"
