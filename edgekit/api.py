@@ -6,6 +6,7 @@ The CLI calls only these. ``compile`` parses its keywords once into ``CompileOpt
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -88,6 +89,7 @@ def compile(  # noqa: A001  (the public name; shadows the builtin inside this mo
     if options is not None and keywords:
         raise TypeError("compile() takes options= or keywords, not both")
     opts = options or CompileOptions.from_keywords(**keywords)
+    logging.getLogger("edgekit.api").debug("compile %s with %s", model, opts)
     if opts.is_auto:
         from edgekit.auto import compile_auto
 

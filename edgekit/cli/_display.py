@@ -20,6 +20,7 @@ from typing import Any, TextIO
 import click
 
 FILE_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+CHATTY = ("matplotlib", "PIL")  # thousands of debug lines (font scans) that say nothing about the compile
 _STATE: dict[str, Any] = {"stdout": None}
 
 
@@ -51,8 +52,7 @@ class PlainHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             stream = self.stream or sys.stderr
-            prefix = "" if record.levelno < logging.WARNING or record.name.startswith("edgekit") else \
-                f"{record.levelname.lower()}: {record.name}: "
+            prefix = "" if record.name.startswith("edgekit") else f"{record.levelname.lower()}: {record.name}: "
             stream.write(f"[{time.monotonic() - self.start:6.1f}s] {prefix}{record.getMessage()}\n")
             stream.flush()
         except Exception:  # a closed stream must not break the command
@@ -89,7 +89,8 @@ class RichHandler(logging.Handler):
             style = "yellow" if record.levelno >= logging.WARNING else "dim" if record.levelno < logging.INFO else ""
             elapsed = f"[dim][{time.monotonic() - self.start:6.1f}s][/dim] "
             message = _escape(record.getMessage())
-            self.console.print(elapsed + (f"[{style}]{message}[/{style}]" if style else message), highlight=False)
+            self.console.print(elapsed + (f"[{style}]{message}[/{style}]" if style else message), highlight=False,
+                               soft_wrap=True)
         except Exception:
             self.handleError(record)
 
@@ -107,7 +108,7 @@ class RichHandler(logging.Handler):
         """Says how long the stage that just ended took."""
         if self.stage is not None:
             name, began = self.stage
-            self.console.print(f"[dim]         {name} took {time.monotonic() - began:.1f}s[/dim]")
+            self.console.print(f"[dim]         {name} took {time.monotonic() - began:.1f}s[/dim]", highlight=False)
             self.stage = None
 
     def close(self) -> None:
@@ -117,6 +118,13 @@ class RichHandler(logging.Handler):
         self.bars.stop()
         self.close_stage()
         super().close()
+
+
+def finish_stages() -> None:
+    """Closes the running stage's timer before a command prints its result."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, RichHandler):
+            handler.close_stage()
 
 
 def _escape(text: str) -> str:
@@ -151,6 +159,9 @@ def logging_session(verbose: bool, quiet: bool, log_file: str | None, json_mode:
     everything = verbose or bool(log_file)
     root.setLevel(logging.DEBUG if everything else logging.WARNING)
     own.setLevel(logging.DEBUG if everything or tty else logging.WARNING if quiet else logging.INFO)
+    chatty = {name: logging.getLogger(name).level for name in CHATTY}
+    for name in CHATTY:
+        logging.getLogger(name).setLevel(logging.INFO)
     logging.captureWarnings(True)
     _STATE["stdout"] = sys.stdout
     if json_mode:  # a third-party print during a library call must not break the one JSON document
@@ -167,6 +178,8 @@ def logging_session(verbose: bool, quiet: bool, log_file: str | None, json_mode:
         for handler in handlers:
             root.removeHandler(handler)
             handler.close()
+        for name, level in chatty.items():
+            logging.getLogger(name).setLevel(level)
         root.setLevel(saved[0])
         own.setLevel(saved[1])
         _STATE["stdout"] = saved[3]

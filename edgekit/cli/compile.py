@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from edgekit.cli._common import EXIT_PARITY, echo_err, option_decorators
-from edgekit.cli._display import echo_out, logging_options
+from edgekit.cli._display import echo_out, finish_stages, logging_options
 from edgekit.errors import InputError
 
 
@@ -38,6 +38,7 @@ def compile_cmd(model: str | None, as_json: bool, **params: Any) -> None:
 
     opts = replace(CompileOptions.from_cli(params), settings_file=settings.origin if settings.defaults else None)
     art = compile_api(model, options=opts)  # progress arrives as log records (cli/_display.py)
+    finish_stages()
     if as_json:
         echo_out(json.dumps({"bundle": str(art.path), "passed": art.passed,
                                "reports": {n: r.to_dict() for n, r in art.reports.items()}}, indent=2))
