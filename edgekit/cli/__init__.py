@@ -28,12 +28,15 @@ from edgekit.errors import EdgekitError
 __all__ = ["BENCH_SHARED", "EXIT_PARITY", "cli", "main"]
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(context_settings=CONTEXT, invoke_without_command=True)
 @click.option("--debug", is_flag=True, help="Show tracebacks for user errors too.")
 @click.version_option(package_name="edgekit", message="edgekit %(version)s")
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """edgekit: a trained model in, a verified edge artifact out."""
+    if ctx.invoked_subcommand is None:  # bare `edgekit`: the help, as asked for, not a usage error
+        click.echo(ctx.get_help())
+        ctx.exit(0)
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     from edgekit.config import load_settings

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from edgekit.cli._help import GroupedOption
 from edgekit.layout import Layout
 
 EXIT_PARITY = 3
@@ -48,7 +49,8 @@ def option_decorators(flags: tuple[str, ...] | None = None,
     def decorate(fn: Callable[..., Any]) -> Any:
         for opt in reversed(chosen):
             kwargs: dict[str, Any] = {"help": (helps or {}).get(opt.flag, opt.help) or None,
-                                      "metavar": opt.metavar, "callback": lower if opt.lower else None}
+                                      "metavar": opt.metavar, "callback": lower if opt.lower else None,
+                                      "cls": GroupedOption, "group": opt.group if flags is None else ""}
             if opt.kind == "flag":
                 kwargs["is_flag"] = True
             elif opt.multiple:

@@ -197,12 +197,17 @@ def logging_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         with logging_session(verbose, quiet, log_file, bool(kwargs.get("as_json"))):
             return fn(*args, **kwargs)
 
+    from edgekit.cli._help import LOGGING, GroupedOption
+
+    grouped: dict[str, Any] = {"cls": GroupedOption, "group": LOGGING}
     options = [
-        click.option("-v", "--verbose", is_flag=True, help="Show debug detail and other packages' log records."),
-        click.option("-q", "--quiet", is_flag=True, help="Show warnings and errors only, no progress."),
+        click.option("-v", "--verbose", is_flag=True, help="Show debug detail and other packages' log records.",
+                     **grouped),
+        click.option("-q", "--quiet", is_flag=True, help="Show warnings and errors only, no progress.", **grouped),
         click.option("--log-file", type=click.Path(dir_okay=False), metavar="FILE",
-                     help="Also write everything (debug level, timestamped) to FILE."),
-        click.option("--debug", is_flag=True, expose_value=False, help="Show tracebacks for user errors too."),
+                     help="Also write everything (debug level, timestamped) to FILE.", **grouped),
+        click.option("--debug", is_flag=True, expose_value=False, help="Show tracebacks for user errors too.",
+                     **grouped),
     ]
     for option in reversed(options):
         wrapper = option(wrapper)

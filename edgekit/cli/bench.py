@@ -11,6 +11,8 @@ import click
 
 from edgekit.cli._common import is_bundle, lower, open_bundle, option_decorators
 from edgekit.cli._display import echo_out, logging_options
+from edgekit.cli._help import SectionedCommand, examples
+from edgekit.compiler.options import PRECISION_METAVAR, TARGET_METAVAR
 from edgekit.errors import InputError
 from edgekit.runtimes.base import MODES
 
@@ -20,16 +22,22 @@ BENCH_HELP = {"input": "For a MODEL, as in compile.", "dynamic": "For a MODEL, a
               "calib": "For a MODEL at int8, as in compile.", "eval": "For a MODEL, as in compile."}
 
 
-@click.command("bench")
+@click.command("bench", cls=SectionedCommand,
+               epilog=examples(
+    "edgekit bench fp32.edgekit int8.edgekit",
+    "edgekit bench model.onnx --precisions fp32,int8-dynamic --targets cpu,intel-cpu",
+    "edgekit bench model.edgekit --csv bench.csv --plot bench.png"))
 @click.argument("items", nargs=-1, required=True, metavar="BUNDLE…|MODEL")
-@click.option("--targets", "--target", "targets", callback=lower,
+@click.option("--targets", "--target", "targets", callback=lower, metavar=TARGET_METAVAR.replace("|auto]", "]"),
               help="Targets to measure (default: every one the bundles have / this host runs).")
 @click.option("--precisions", "--precision", "precisions", default="fp32", callback=lower,
+              metavar=PRECISION_METAVAR.replace("|auto]", "][,…]"),
               show_default=True, help="For a MODEL: precisions to build.")
 @click.option("--against", metavar="MODEL", help="torch model for the speed-up column (a MODEL is its own).")
 @option_decorators(BENCH_SHARED, BENCH_HELP)
 @click.option("--batch", default=8, show_default=True, type=int, help="Batch size of the throughput column.")
-@click.option("--warmup", default=10, show_default=True, type=int)
+@click.option("--warmup", default=10, show_default=True, type=int,
+              help="Untimed runs before each candidate is timed.")
 @click.option("--iterations", default=200, show_default=True, type=int, help="Timed batch-1 runs at most.")
 @click.option("--time-budget", default=10.0, show_default=True, type=float, help="Seconds per candidate at most.")
 @click.option("--threads", type=int, help="Intra-op threads for every backend and torch.")

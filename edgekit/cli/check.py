@@ -10,10 +10,15 @@ import click
 
 from edgekit.cli._common import EXIT_PARITY, echo_err, open_bundle, option_decorators
 from edgekit.cli._display import echo_out, logging_options
+from edgekit.cli._help import SectionedCommand, examples
 from edgekit.errors import InputError
 
 
-@click.command("check")
+@click.command("check", cls=SectionedCommand,
+               epilog=examples(
+    "edgekit check model.edgekit",
+    "edgekit check model.edgekit --against model.onnx --data test.npz --report parity.html",
+    "edgekit check model.edgekit --layers"))
 @click.argument("bundle", type=click.Path())
 @click.option("--against", metavar="MODEL", help="Original model to compare with (default: golden samples).")
 @click.option("--weights", type=click.Path(dir_okay=False), help="State dict for a factory --against.")

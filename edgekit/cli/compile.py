@@ -10,10 +10,16 @@ import click
 
 from edgekit.cli._common import EXIT_PARITY, echo_err, option_decorators
 from edgekit.cli._display import echo_out, finish_stages, logging_options
+from edgekit.cli._help import SectionedCommand, examples
 from edgekit.errors import InputError
 
 
-@click.command("compile")
+@click.command("compile", cls=SectionedCommand,
+               epilog=examples(
+    "edgekit compile model.onnx --eval test.npz",
+    "edgekit compile mypkg.models:net --weights net.safetensors --input x:1x3x224x224 --dynamic x:0",
+    "edgekit compile model.onnx --target cpu,intel-cpu --precision int8 --calib calib.npz",
+    "edgekit compile model.onnx --precision auto --json > result.json"))
 @click.argument("model", required=False)
 @option_decorators()
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON on stdout.")

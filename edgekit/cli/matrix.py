@@ -8,10 +8,14 @@ import click
 
 from edgekit.cli._common import EXIT_PARITY, echo_err
 from edgekit.cli._display import logging_options
+from edgekit.cli._help import SectionedCommand, examples
 from edgekit.errors import InputError
 
 
-@click.command("matrix")
+@click.command("matrix", cls=SectionedCommand,
+               epilog=examples(
+    "edgekit matrix edgekit.matrix.toml --jobs 2",
+    "edgekit matrix edgekit.matrix.toml --cluster auto"))
 @click.argument("plan_file", metavar="FILE", type=click.Path())
 @click.option("--out", default="build/matrix", show_default=True, type=click.Path(file_okay=False),
               help="Folder for cell bundles, merged bundles and matrix.json/.md/.html.")
@@ -42,7 +46,10 @@ def matrix_cmd(plan_file: str, out: str, jobs: int, cluster: str | None, max_ret
         raise click.exceptions.Exit(EXIT_PARITY)
 
 
-@click.command("worker", context_settings={"ignore_unknown_options": True})
+@click.command("worker", cls=SectionedCommand, context_settings={"ignore_unknown_options": True},
+               epilog=examples(
+    "edgekit worker --head",
+    "edgekit worker --address 10.0.0.1:6379 --slots 2"))
 @click.option("--address", metavar="HOST:PORT", help="The Ray head to join (omit with --head).")
 @click.option("--head", is_flag=True, help="Start a new cluster's head node on this host.")
 @click.option("--slots", default=1, show_default=True, type=int, help="Concurrent builds per target on this node.")

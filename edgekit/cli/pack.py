@@ -7,10 +7,14 @@ from pathlib import Path
 import click
 
 from edgekit.cli._display import logging_options
+from edgekit.cli._help import SectionedCommand, examples
 from edgekit.errors import InputError
 
 
-@click.command("pack")
+@click.command("pack", cls=SectionedCommand,
+               epilog=examples(
+    "edgekit pack model.edgekit",
+    "edgekit pack model.edgekit --slim --out app.edgekit.zip"))
 @click.argument("bundle", type=click.Path())
 @click.option("--out", type=click.Path(dir_okay=False), help="Archive to write (NAME.edgekit.zip).")
 @click.option("--force", is_flag=True, help="Replace an existing archive.")
@@ -33,7 +37,9 @@ def pack_cmd(bundle: str, out: str | None, force: bool, slim: bool) -> None:
     click.echo(f"archive: {path} ({path.stat().st_size / 1e6:.2f} MB)")
 
 
-@click.command("keygen")
+@click.command("keygen", cls=SectionedCommand,
+               epilog=examples(
+    "edgekit keygen release.key"))
 @click.argument("keyfile", type=click.Path(dir_okay=False))
 @logging_options
 def keygen_cmd(keyfile: str) -> None:
@@ -43,7 +49,9 @@ def keygen_cmd(keyfile: str) -> None:
     click.echo(f"private key: {keyfile}\npublic key:  {generate_key(Path(keyfile))}")
 
 
-@click.command("sign")
+@click.command("sign", cls=SectionedCommand,
+               epilog=examples(
+    "edgekit sign model.edgekit --key release.key"))
 @click.argument("bundle", type=click.Path())
 @click.option("--key", required=True, type=click.Path(dir_okay=False), help="Ed25519 private key (PEM).")
 @logging_options

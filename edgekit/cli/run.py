@@ -9,10 +9,14 @@ import click
 
 from edgekit.cli._common import open_bundle
 from edgekit.cli._display import echo_out, logging_options
+from edgekit.cli._help import SectionedCommand, examples
 from edgekit.errors import InputError
 
 
-@click.command("run")
+@click.command("run", cls=SectionedCommand,
+               epilog=examples(
+    "edgekit run model.edgekit --input x=sample.npy",
+    "edgekit run model.edgekit.zip --input x=sample.npy --output outputs.npz --json"))
 @click.argument("bundle", type=click.Path())
 @click.option("--input", "input_", multiple=True, metavar="NAME=FILE.npy", required=True,
               help="An input array from a .npy file (repeat per input).")
@@ -56,7 +60,10 @@ def run_cmd(bundle: str, input_: tuple[str, ...], output: str | None, target: st
         click.echo(f"{name}: {arr.dtype}{list(arr.shape)} {preview}{' …' if flat.size > 8 else ''}")
 
 
-@click.command("inspect")
+@click.command("inspect", cls=SectionedCommand,
+               epilog=examples(
+    "edgekit inspect model.edgekit",
+    "edgekit inspect model.edgekit.zip --json"))
 @click.argument("bundle", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
 @logging_options

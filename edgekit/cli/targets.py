@@ -7,9 +7,13 @@ import json
 import click
 
 from edgekit.cli._display import echo_out, logging_options
+from edgekit.cli._help import SectionedCommand, examples
 
 
-@click.command("targets")
+@click.command("targets", cls=SectionedCommand,
+               epilog=examples(
+    "edgekit targets",
+    "edgekit targets --json"))
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @logging_options
 def targets_cmd(as_json: bool) -> None:
