@@ -46,7 +46,7 @@ LAYERS: dict[str, int] = {
     "edgekit.layout": 0, "edgekit.precision": 0, "edgekit.registry": 0, "edgekit.native": 0,
     "edgekit.peakmem": 0, "edgekit.onnxtypes": 0,
     "edgekit.safeio": 0, "edgekit.locks": 0, "edgekit.replace": 0,  # untrusted reads, flocks, atomic swap
-    "edgekit.progress": 0,  # progress lines as logging records (the CLI draws them)
+    "edgekit.progress": 0, "edgekit.textable": 0,  # progress as logging records; tables as data (CLI draws both)
 }
 
 

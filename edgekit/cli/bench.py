@@ -81,7 +81,9 @@ def bench_cmd(items: tuple[str, ...], targets: str | None, precisions: str, agai
     else:
         if torch_ms is not None:
             click.echo(f"torch eager p50: {torch_ms:.3f} ms (batch 1, same inputs and threads)")
-        click.echo(bench.format_table(rows))
+        from edgekit.cli._tables import show
+
+        show([bench.table(rows), *bench.table_notes(rows)])
 
 
 def _bench_options(batch: int, warmup: int, iterations: int, time_budget: float, threads: int | None, mode: str,

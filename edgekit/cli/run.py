@@ -69,10 +69,11 @@ def run_cmd(bundle: str, input_: tuple[str, ...], output: str | None, target: st
 @logging_options
 def inspect_cmd(bundle: str, as_json: bool) -> None:
     """Show BUNDLE's signature, targets, precision, sizes, parity, and build host vs this host."""
-    from edgekit.describe import describe
+    from edgekit.cli._tables import show
+    from edgekit.describe import describe_parts
 
     b = open_bundle(bundle)
     if as_json:
         echo_out(json.dumps(b.manifest, indent=2))
     else:
-        click.echo(describe(b))
+        show(describe_parts(b))

@@ -24,6 +24,9 @@ def targets_cmd(as_json: bool) -> None:
     if as_json:
         echo_out(json.dumps(rows, indent=2))
         return
-    for row in rows:
-        state = "available" if row["available"] else f"unavailable: {row['reason']}"
-        click.echo(f"{row['name']:<12} {row['backend']:<12} {row['version'] or '-':<12} {state}")
+    from edgekit.cli._tables import show
+    from edgekit.textable import Table
+
+    show([Table.of(("target", "backend", "version", "state"),
+                   [(r["name"], r["backend"], r["version"] or "-",
+                     "available" if r["available"] else f"unavailable: {r['reason']}") for r in rows])])
