@@ -10,6 +10,7 @@ a plain log. ``log=`` callbacks of the public API still receive the lines too.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -53,13 +54,22 @@ def count(done: int, total: int | None, label: str) -> None:
                      extra={"progress": (done, total, label)})
 
 
-class _LogStream:
-    """A text stream whose every line becomes a DEBUG record of ``logger``."""
+class _LogStream(io.TextIOBase):
+    """A text stream whose every line becomes a DEBUG record of ``logger`` (a file-like stand-in for
+    stdout: ``isatty()`` is False, ``fileno()`` is unsupported, as for any in-memory stream)."""
 
     def __init__(self, logger_: logging.Logger) -> None:
+        super().__init__()
         self._logger, self._pending = logger_, ""
 
-    def write(self, text: str) -> int:
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "utf-8"
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:  # type: ignore[override]
         self._pending += text
         *lines, self._pending = self._pending.split("\n")
         for line in lines:
@@ -78,7 +88,7 @@ def prints_logged(name: str) -> Iterator[None]:
     """Python-level ``print`` of a third-party library goes to the log (logger ``name``), never to stdout."""
     stream = _LogStream(logging.getLogger(name))
     try:
-        with contextlib.redirect_stdout(stream):  # type: ignore[type-var]
+        with contextlib.redirect_stdout(stream):
             yield
     finally:
         stream.flush()

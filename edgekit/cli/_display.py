@@ -72,6 +72,7 @@ class RichHandler(logging.Handler):
         self.bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                              TimeElapsedColumn(), console=self.console, transient=True)
         self.tasks: dict[str, Any] = {}
+        self.totals: dict[str, int | None] = {}
         self.stage: tuple[str, float] | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -82,6 +83,7 @@ class RichHandler(logging.Handler):
                 return
             if not self.filter_own.filter(record):
                 return
+            self._drop_open_counters()  # a counter without a total (parity samples) ends at the next line
             stage = getattr(record, "stage", None)
             if stage:
                 self.close_stage()
@@ -98,11 +100,18 @@ class RichHandler(logging.Handler):
         if label not in self.tasks:
             self.bars.start()
             self.tasks[label] = self.bars.add_task(label, total=total)
+        self.totals[label] = total
         self.bars.update(self.tasks[label], completed=done, total=total)
         if total is not None and done >= total:
             self.bars.remove_task(self.tasks.pop(label))
             if not self.tasks:
                 self.bars.stop()
+
+    def _drop_open_counters(self) -> None:
+        for label in [k for k, total in self.totals.items() if total is None and k in self.tasks]:
+            self.bars.remove_task(self.tasks.pop(label))
+        if not self.tasks:
+            self.bars.stop()
 
     def close_stage(self) -> None:
         """Says how long the stage that just ended took."""

@@ -116,6 +116,7 @@ def _clean_graph(onnx_path: Path, simplify: bool, probes: list[dict[str, np.ndar
                  stages: list[dict[str, Any]], stage_graphs: list[tuple[str, Path, str]]) -> Path:
     """onnxsim, then constant-condition If folding; each kept only when outputs are unchanged."""
     if simplify:
+        progress.stage(say, "simplify", "simplifying the graph (onnxsim, checked on the probe inputs)")
         with stage_errors("onnxsim check", "portable and simplified"):
             result_s = run_onnxsim(onnx_path, scratch / "simplified.onnx", probes)
         say(f"onnxsim: {result_s.detail}")
