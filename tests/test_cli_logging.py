@@ -119,3 +119,33 @@ def test_verbose_and_quiet_together_is_a_usage_error(tmp_path) -> None:
     from edgekit.cli import main
 
     assert main(["targets", "-v", "-q"]) == 2
+
+
+def test_rich_display_draws_counters_and_stage_times(monkeypatch) -> None:
+    """The terminal display (drawn here into a buffer): counters become bars, a stage says how long it took."""
+    import io
+    import sys
+    import time
+
+    from edgekit.cli._display import RichHandler
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    handler = RichHandler(time.monotonic(), verbose=False)
+
+    def record(message: str, level: int = logging.INFO, name: str = "edgekit.progress", **extra) -> logging.LogRecord:
+        rec = logging.LogRecord(name, level, __file__, 0, message, (), None)
+        rec.__dict__.update(extra)
+        return rec
+
+    handler.handle(record("quantizing to int8", stage="quantize"))
+    for done in range(1, 5):
+        handler.handle(record("calibration batches", logging.DEBUG, progress=(done, 4, "calibration batches")))
+    handler.handle(record("parity samples", logging.DEBUG, progress=(8, None, "parity samples")))
+    assert "parity samples" in handler.tasks and "calibration batches" not in handler.tasks  # done: removed
+    handler.handle(record("noise from elsewhere", name="onnxruntime.quantization"))  # hidden without -v
+    handler.handle(record("building target cpu (onnxruntime)", stage="build"))
+    assert handler.tasks == {}  # a bar without a total ends at the next line
+    handler.close()
+    text = sys.stderr.getvalue()
+    assert "quantizing to int8" in text and "quantize took" in text and "build took" in text
+    assert "noise from elsewhere" not in text
