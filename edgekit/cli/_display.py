@@ -47,11 +47,12 @@ class PlainHandler(logging.Handler):
 
     def __init__(self, start: float, stream: TextIO | None = None) -> None:
         super().__init__()
-        self.start, self.stream = start, stream
+        # Bound now: a library that swaps sys.stderr for a while (an exporter's chatter) must not swallow us.
+        self.start, self.stream = start, stream or sys.stderr
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            stream = self.stream or sys.stderr
+            stream = self.stream
             prefix = "" if record.name.startswith("edgekit") else f"{record.levelname.lower()}: {record.name}: "
             stream.write(f"[{time.monotonic() - self.start:6.1f}s] {prefix}{record.getMessage()}\n")
             stream.flush()
@@ -68,7 +69,7 @@ class RichHandler(logging.Handler):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.start, self.filter_own = start, _OwnOrVerbose(verbose)
-        self.console = Console(stderr=True)
+        self.console = Console(file=sys.stderr)  # bound now, as PlainHandler's stream
         self.bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                              TimeElapsedColumn(), console=self.console, transient=True)
         self.tasks: dict[str, Any] = {}
