@@ -6,6 +6,7 @@ The CLI calls only these. ``compile`` parses its keywords once into ``CompileOpt
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,7 @@ from edgekit.compiler.options import CompileOptions
 from edgekit.errors import InputError
 from edgekit.layout import Layout
 from edgekit.parity.report import ParityReport
+from edgekit.progress import reporter
 from edgekit.runtimes import Runtime, load
 
 __all__ = ["Artifact", "check", "check_layers", "compile", "load"]
@@ -87,16 +89,14 @@ def compile(  # noqa: A001  (the public name; shadows the builtin inside this mo
     if options is not None and keywords:
         raise TypeError("compile() takes options= or keywords, not both")
     opts = options or CompileOptions.from_keywords(**keywords)
+    logging.getLogger("edgekit.api").debug("compile %s with %s", model, opts)
     if opts.is_auto:
         from edgekit.auto import compile_auto
 
         bundle_io.check_destination(opts.out if opts.out is not None else default_out(model), opts.force)
-        return compile_auto(model, example_inputs, opts, log or _silent)
+        return compile_auto(model, example_inputs, opts, reporter(log))
     return compile_model(model, example_inputs, opts, log)
 
-
-def _silent(_msg: str) -> None:
-    pass
 
 
 def check(

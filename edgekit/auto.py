@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from edgekit import progress
 from edgekit.compiler.options import AUTO, CompileOptions
 from edgekit.errors import EdgekitError, InputError
 from edgekit.precision import Precision
@@ -108,7 +109,7 @@ def compile_auto(model: Any, example_inputs: Any, opts: CompileOptions, log: Cal
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="edgekit-auto-") as tmp:
         bundles = []
-        for p in precisions:
+        for i, p in enumerate(precisions, 1):
             # nvidia-gpu has no int8-dynamic: auto leaves that target out of such a candidate; a target
             # list the user gave is kept whole, so the precision is left out instead.
             runnable = [t for t in targets if p in get_target(t).precisions]
@@ -116,6 +117,7 @@ def compile_auto(model: Any, example_inputs: Any, opts: CompileOptions, log: Cal
                 log(f"auto: skipping {p}: {', '.join(sorted(set(targets) - set(runnable)))} cannot run it")
                 continue
             log(f"auto: building {p} for {','.join(runnable)}")
+            progress.count(i, len(precisions), "auto candidates")
             try:
                 candidate = replace(opts, target=tuple(runnable), precision=p,
                                     out=Path(tmp) / f"{p}.edgekit", force=False)

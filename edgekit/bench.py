@@ -16,14 +16,18 @@ from typing import Any
 
 import numpy as np
 
+from edgekit import progress
 from edgekit.errors import BundleError, EdgekitError, InputError
 from edgekit.layout import Layout
 from edgekit.peakmem import peak_rss_mb
+from edgekit.textable import Table
 from edgekit.timing import sample_latencies, summarize, threads_label
 
 COLUMNS = ("bundle", "target", "precision", "size_mb", "parity", "key_metric", "p50_ms", "p90_ms", "p99_ms",
            "throughput_per_s", "batch", "first_load_ms", "peak_rss_mb", "speedup_vs_torch",
            "mode", "throughput_batch1_per_s", "best_batch", "best_batch_per_s", "latency_batch", "threads")
+TABLE_COLUMNS = ("bundle", "target", "precision", "MB", "parity", "key metric", "p50 ms", "p90 ms", "p99 ms",
+                 "thru/s", "load ms", "RSS MB", "vs torch")
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,7 @@ def bench_bundles(bundles: list[str], targets: list[str] | None, options: BenchO
     from edgekit.bundle import read_bundle
     from edgekit.runtimes import runtime_class
 
+    say = progress.reporter(log)
     plan = []
     for path in bundles:
         b = read_bundle(bundle_folder(path))
@@ -157,15 +162,15 @@ def bench_bundles(bundles: list[str], targets: list[str] | None, options: BenchO
             reason = runtime_class(name).probe()
             if reason is None:
                 plan.append((b, name))
-            elif log:
-                log(f"skipping {b.path.name} on {name}: {reason}")
+            else:
+                say(f"skipping {b.path.name} on {name}: {reason}")
     if not plan:
         raise InputError("nothing to benchmark: no bundle target can run on this host")
     parity = {}
     rows = []
     for i, (b, name) in enumerate(plan, 1):
-        if log:
-            log(f"benchmarking {b.path.name} on {name} ({i}/{len(plan)})")
+        say(f"benchmarking {b.path.name} on {name} ({i}/{len(plan)})")
+        progress.count(i, len(plan), "bench candidates")
         found = _child(str(b.path), name, options)
         if b.path not in parity:
             try:
@@ -210,23 +215,30 @@ def torch_latency(model: Any, weights: str | None, feed: dict[str, np.ndarray], 
 
 
 def format_table(rows: list[BenchRow]) -> str:
-    head = (f"{'bundle':<22}{'target':<11}{'precision':<13}{'MB':>7} {'parity':<6} {'key metric':<30}"
-            f"{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}{'thru/s':>9}{'load ms':>9}{'RSS MB':>8}{'vs torch':>9}")
-    lines = [head]
-    for r in rows:
-        speed = "" if r.speedup_vs_torch is None else f"{r.speedup_vs_torch:.2f}x"
-        lines.append(f"{r.bundle[:21]:<22}{r.target:<11}{r.precision:<13}{r.size_mb:>7.2f} {r.parity:<6} "
-                     f"{r.key_metric[:29]:<30}{r.p50_ms:>8.3f}{r.p90_ms:>8.3f}{r.p99_ms:>8.3f}"
-                     f"{r.throughput_per_s:>9.0f}{r.first_load_ms:>9.0f}{r.peak_rss_mb:>8.0f}{speed:>9}")
-    lines += [f"throughput mode, {r.bundle} {r.target} {r.precision}: {r.throughput_batch1_per_s or 0:.0f} samples/s "
-              f"at batch 1, {r.best_batch_per_s:.0f} at batch {r.best_batch} (best)"
-              for r in rows if r.mode == "throughput" and r.best_batch_per_s is not None]
+    """The table as plain aligned text (no cell cut), then its notes."""
+    return "\n".join([table(rows).plain(), *table_notes(rows)])
+
+
+def table(rows: list[BenchRow]) -> Table:
+    """One line per candidate: the columns a terminal shows (``--json``/``--csv`` have every field)."""
+    cells = [[r.bundle, r.target, r.precision, f"{r.size_mb:.2f}", r.parity, r.key_metric, f"{r.p50_ms:.3f}",
+              f"{r.p90_ms:.3f}", f"{r.p99_ms:.3f}", f"{r.throughput_per_s:.0f}", f"{r.first_load_ms:.0f}",
+              f"{r.peak_rss_mb:.0f}", "" if r.speedup_vs_torch is None else f"{r.speedup_vs_torch:.2f}x"]
+             for r in rows]
+    return Table.of(TABLE_COLUMNS, cells, right=[3, *range(6, 13)])
+
+
+def table_notes(rows: list[BenchRow]) -> list[str]:
+    """What the numbers mean: batch, threads, throughput mode."""
+    lines = [f"throughput mode, {r.bundle} {r.target} {r.precision}: {r.throughput_batch1_per_s or 0:.0f} samples/s "
+             f"at batch 1, {r.best_batch_per_s:.0f} at batch {r.best_batch} (best)"
+             for r in rows if r.mode == "throughput" and r.best_batch_per_s is not None]
     if rows:
         batches = sorted({r.batch for r in rows})
         lines.append(f"p50/p90/p99: per call at batch {rows[0].latency_batch}; thru/s: at batch "
                      f"{', '.join(map(str, batches))}; {threads_label(rows[0].threads)}; RSS: each candidate's "
                      "own peak (its own process)")
-    return "\n".join(lines)
+    return lines
 
 
 def write_csv(rows: list[BenchRow], path: str | Path) -> None:

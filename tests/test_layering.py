@@ -13,7 +13,8 @@ PACKAGE = Path(__file__).resolve().parent.parent / "edgekit"
 
 # Higher imports lower (or the same layer); a module takes the layer of its longest listed prefix.
 LAYERS: dict[str, int] = {
-    "edgekit": 10, "edgekit.__main__": 10, "edgekit.cli": 10, "edgekit.config": 10,
+    "edgekit": 10, "edgekit.__main__": 10, "edgekit.config": 10,
+    "edgekit.cli": 10,  # the package: one module per command (or small family), _common shared
     "edgekit.extras": 10, "edgekit.messages": 10,  # the CLI's extras check and message wording
     "edgekit.matrix": 9,  # release builds over many compiles (local pool or Ray), above one compile
     "edgekit.api": 8,
@@ -46,6 +47,7 @@ LAYERS: dict[str, int] = {
     "edgekit.peakmem": 0, "edgekit.onnxtypes": 0,
     "edgekit.manifest": 0, "edgekit.schema_check": 0,  # the typed manifest and its JSON Schema check
     "edgekit.safeio": 0, "edgekit.locks": 0, "edgekit.replace": 0,  # untrusted reads, flocks, atomic swap
+    "edgekit.progress": 0, "edgekit.textable": 0,  # progress as logging records; tables as data (CLI draws both)
 }
 
 

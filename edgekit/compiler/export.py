@@ -231,6 +231,10 @@ def _quietly(fn: Callable[..., None], *args: Any) -> None:
     finally:
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)
+        said = logging.getLogger("edgekit.export.output")  # debug detail: `-v` and --log-file show it
+        for line in sink.getvalue().splitlines():
+            if line.strip():
+                said.debug(line.rstrip())
 
 
 def _summary(err: BaseException) -> str:

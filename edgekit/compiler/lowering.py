@@ -39,6 +39,8 @@ from edgekit.errors import EdgekitError, InputError, one_line
 from edgekit.parity.compare import compare
 from edgekit.parity.report import ParityReport
 from edgekit.precision import INT8_PRECISIONS, Precision
+from edgekit.progress import count as count_progress
+from edgekit.progress import stage as start_stage
 
 Feed = dict[str, np.ndarray]
 Log = Callable[[str], None]
@@ -140,7 +142,7 @@ def lower(job: LowerJob, check: Callable[[Path], ParityReport], scratch: Path, s
     if precision == Precision.INT8 and samples < MIN_CALIB_SAMPLES:
         say(f"warning: only {samples} calibration samples; {MIN_CALIB_SAMPLES}+ give more reliable ranges")
         notes.append(f"only {samples} calibration samples (fewer than {MIN_CALIB_SAMPLES})")
-    say(f"quantizing to {precision}" + (f" ({config.method} calibration on {samples} samples)"
+    start_stage(say, "quantize", f"quantizing to {precision}" + (f" ({config.method} calibration on {samples} samples)"
                                         if precision == Precision.INT8 else ""))
     q = _Quantizer(source, precision, calib, scratch)
     result, config, attempts = q.checked(f"{precision}-0", config, progress=True)
@@ -215,6 +217,7 @@ def _node_fallback(state: _State, q: _Quantizer, check: Callable[[Path], ParityR
     while (not state.report.passed and round_ < budget.rounds
            and len(state.excluded) - state.start_excluded < allowed):
         round_ += 1
+        count_progress(round_, budget.rounds, "fallback rounds")
         result = state.result
         try:
             errors = node_errors(q.source, result.path, result.quantized_nodes, q.calib[:8], q.scratch)

@@ -9,14 +9,13 @@ to 0.31 (benchmarks/RESULTS.md). Optional: ``pip install 'edgekit[nncf]'``.
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import logging
-import sys
 from pathlib import Path
 
 import numpy as np
 
+from edgekit import progress
 from edgekit.compiler.quantize import STATIC_OPS, QuantResult, _node_summary
 from edgekit.precision import Precision
 
@@ -32,7 +31,7 @@ def quantize_nncf(source: Path, out: Path, calib: list[dict[str, np.ndarray]]) -
     import nncf
     import onnx
 
-    with contextlib.redirect_stdout(sys.stderr):
+    with progress.prints_logged("nncf"):
         quantized = nncf.quantize(onnx.load(str(source)), nncf.Dataset(calib), subset_size=max(1, len(calib)))
     onnx.save(quantized, str(out))
     done, left = _node_summary(source, out, STATIC_OPS, Precision.INT8)

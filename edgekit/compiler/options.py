@@ -18,12 +18,19 @@ from typing import Any
 from edgekit.compiler.inputs import DynamicArg, InputArg, parse_dynamic, parse_input
 from edgekit.errors import InputError
 from edgekit.precision import PRECISIONS
+from edgekit.registry import BACKENDS
 
 AUTO = "auto"
 CALIB_METHODS = ("minmax", "entropy", "percentile")
 EXPORTERS = ("auto", "dynamo", "torchscript")
 STATIC_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
 DEFAULT_CALIB_SAMPLES = 128
+# The sections of `edgekit compile --help`, in order; each row below names one.
+MODEL, TARGETS, DATA, QUANT, RULE, OUTPUT = ("Model and inputs", "Targets and precision", "Data", "Quantization",
+                                             "Parity rule", "Output")
+GROUPS = (MODEL, TARGETS, DATA, QUANT, RULE, OUTPUT)
+TARGET_METAVAR = f"[{'|'.join([*(b.target for b in BACKENDS), AUTO])}][,…]"
+PRECISION_METAVAR = f"[{'|'.join([*PRECISIONS, AUTO])}]"
 ALLOW_PICKLE_HELP = ("Allow a model file that runs code when loaded (TorchScript, .pt2, pickled whole model); "
                      "only for files you trust.")
 PREPROCESS_HELP = ("Image preprocessing for image-folder DATA, e.g. "
@@ -51,6 +58,7 @@ class Option:
     show_default: bool = False
     lower: bool = False  # case-insensitive on the command line (``--precision INT8``)
     minimum: int | None = None  # an int option's smallest value (click refuses less, exit 2)
+    group: str = ""  # the section of `edgekit compile --help` it is listed in (GROUPS)
 
     @property
     def dest(self) -> str:
@@ -65,53 +73,61 @@ class Option:
 
 
 COMPILE_OPTIONS: tuple[Option, ...] = (
-    Option("target", "target", "cpu", "Target(s), comma-separated: cpu, intel-cpu, nvidia-gpu or auto.",
-           show_default=True, lower=True),
-    Option("precision", "precision", "fp32", "fp32, fp16, int8, int8-dynamic, bf16 (intel-cpu on CPUs with "
-           "AVX512_BF16/AMX) or auto.", show_default=True,
-           lower=True),
+    Option("target", "target", "cpu", "Target(s) to build, comma-separated; auto builds every precision for "
+           "each target this host runs and keeps the fastest that passes parity.", metavar=TARGET_METAVAR,
+           show_default=True, lower=True, group=TARGETS),
+    Option("precision", "precision", "fp32", "Precision of the artifact (bf16: intel-cpu on CPUs with AVX512_BF16/AMX; "
+           "int8 needs --calib or --random-calibration; auto: the fastest that passes).", metavar=PRECISION_METAVAR,
+           show_default=True, lower=True, group=TARGETS),
     Option("input", "inputs", (), "An input's example shape, e.g. x:1x3x224x224:float32 (repeat per input).",
-           metavar="NAME:SHAPE[:DTYPE]", multiple=True),
+           metavar="NAME:SHAPE[:DTYPE]", multiple=True, group=MODEL),
     Option("dynamic", "dynamic", (), "Mark an input axis dynamic, e.g. x:0 (repeatable); MIN:OPT:MAX sizes set "
            "the range TensorRT engines are built for (default 1:example:max(2×example,32)).",
-           metavar="NAME:AXIS[:DIMNAME][:MIN:OPT:MAX]", multiple=True),
-    Option("weights", "weights", None, "State dict for a factory MODEL.", kind="file"),
-    Option("eval", "eval_data", None, "Data to check parity on (.npz, folder, module:callable).", metavar="DATA"),
+           metavar="NAME:AXIS[:DIMNAME][:MIN:OPT:MAX]", multiple=True, group=MODEL),
+    Option("weights", "weights", None, "State dict for a factory MODEL.", kind="file", group=MODEL),
+    Option("eval", "eval_data", None, "Data to check parity on (.npz, folder, module:callable).", metavar="DATA",
+           group=DATA),
     Option("calib", "calibration", None, "Calibration data for int8 (.npz, folder, module:callable).",
-           metavar="DATA"),
-    Option("calib-method", "calib_method", "minmax", "", choices=CALIB_METHODS, show_default=True),
+           metavar="DATA", group=DATA),
+    Option("calib-method", "calib_method", "minmax",
+           "How int8 activation ranges are chosen from the calibration data: minmax (fast, keeps outliers), "
+           "entropy or percentile (clip outliers; slower).", choices=CALIB_METHODS, show_default=True, group=QUANT),
     Option("calib-samples", "calib_samples", DEFAULT_CALIB_SAMPLES, "Calibration samples at most.", kind="int",
-           show_default=True, minimum=1),
+           show_default=True, minimum=1, group=QUANT),
     Option("shuffle", "shuffle_calibration", False,
-           "Shuffle calibration samples (with --seed) before taking them.", kind="flag"),
+           "Shuffle calibration samples (with --seed) before taking them.", kind="flag", group=DATA),
     Option("random-calibration", "random_calibration", False,
-           "Calibrate int8 on random inputs (marked in the report).", kind="flag"),
-    Option("preprocess", "preprocess", None, PREPROCESS_HELP, metavar="SPEC"),
+           "Calibrate int8 on random inputs (marked in the report).", kind="flag", group=QUANT),
+    Option("preprocess", "preprocess", None, PREPROCESS_HELP, metavar="SPEC", group=DATA),
     Option("max-accuracy-drop", "max_accuracy_drop", None,
-           "Accuracy points the artifact may lose (int8 default 1).", kind="float"),
+           "Accuracy points the artifact may lose (int8 default 1).", kind="float", group=RULE),
     # The user's parity rule (parity/user_rule.py): N for every output, OUTPUT=N for one; repeatable.
     Option("atol", "atol", (), "Absolute tolerance, for every output or one (repeatable); replaces the "
-           "precision's default.", metavar="[OUTPUT=]N", multiple=True),
-    Option("rtol", "rtol", (), "Relative tolerance, as --atol.", metavar="[OUTPUT=]N", multiple=True),
+           "precision's default.", metavar="[OUTPUT=]N", multiple=True, group=RULE),
+    Option("rtol", "rtol", (), "Relative tolerance, as --atol.", metavar="[OUTPUT=]N", multiple=True, group=RULE),
     Option("min-cosine", "min_cosine", (), "Least cosine similarity per sample.", metavar="[OUTPUT=]N",
-           multiple=True),
-    Option("min-top1", "min_top1", (), "Least top-1 agreement (0..1).", metavar="[OUTPUT=]N", multiple=True),
+           multiple=True, group=RULE),
+    Option("min-top1", "min_top1", (), "Least top-1 agreement (0..1).", metavar="[OUTPUT=]N", multiple=True,
+           group=RULE),
     Option("metric", "metric", None, "Your task metric: f(reference, artifact, labels) -> {name: number, "
-           "'passed': bool}; gates the build.", metavar="MODULE:FUNCTION"),
+           "'passed': bool}; gates the build.", metavar="MODULE:FUNCTION", group=RULE),
     Option("no-fallback", "fallback", True,
-           "Do not leave sensitive nodes in float when int8 misses parity.", kind="flag", negate=True),
-    Option("junit", "junit", None, "Also write parity as JUnit XML to this file.", kind="file"),
+           "Do not leave sensitive nodes in float when int8 misses parity.", kind="flag", negate=True, group=QUANT),
+    Option("junit", "junit", None, "Also write parity as JUnit XML to this file.", kind="file", group=OUTPUT),
     Option("keep-fp32", "keep_fp32", False,
-           "fp16/int8: keep the fp32 graph in the bundle (for check --layers).", kind="flag"),
+           "fp16/int8: keep the fp32 graph in the bundle (for check --layers).", kind="flag", group=OUTPUT),
     Option("static-shapes", "static_shapes", False,
-           "intel-cpu: fix inputs at the example shapes (faster; other sizes are refused).", kind="flag"),
-    Option("out", "out", None, "Bundle directory to write (NAME.edgekit).", kind="path"),
-    Option("force", "force", False, "Replace an existing bundle at --out.", kind="flag"),
-    Option("allow-pickle", "allow_pickle", False, ALLOW_PICKLE_HELP, kind="flag"),
-    Option("exporter", "exporter", "auto", "", choices=EXPORTERS, show_default=True),
-    Option("no-simplify", "simplify", True, "Skip onnxsim.", kind="flag", negate=True),
-    Option("opset", "opset", None, "ONNX opset for the export.", kind="int", minimum=1),
-    Option("seed", "seed", 0, "Seed of random parity inputs.", kind="int", show_default=True, minimum=0),
+           "intel-cpu: fix inputs at the example shapes (faster; other sizes are refused).", kind="flag",
+           group=TARGETS),
+    Option("out", "out", None, "Bundle directory to write (NAME.edgekit).", kind="path", group=OUTPUT),
+    Option("force", "force", False, "Replace an existing bundle at --out.", kind="flag", group=OUTPUT),
+    Option("allow-pickle", "allow_pickle", False, ALLOW_PICKLE_HELP, kind="flag", group=MODEL),
+    Option("exporter", "exporter", "auto",
+           "torch → ONNX exporter: dynamo (torch.export), torchscript (tracing), or auto (dynamo, then "
+           "torchscript if it fails).", choices=EXPORTERS, show_default=True, group=MODEL),
+    Option("no-simplify", "simplify", True, "Skip onnxsim.", kind="flag", negate=True, group=MODEL),
+    Option("opset", "opset", None, "ONNX opset for the export.", kind="int", minimum=1, group=MODEL),
+    Option("seed", "seed", 0, "Seed of random parity inputs.", kind="int", show_default=True, minimum=0, group=DATA),
 )
 OPTIONS_BY_FLAG = {o.flag: o for o in COMPILE_OPTIONS}
 KEYWORDS = tuple(o.keyword for o in COMPILE_OPTIONS)

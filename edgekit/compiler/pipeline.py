@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from edgekit import bundle as bundle_io
-from edgekit import onnxio
+from edgekit import onnxio, progress
 from edgekit.compiler.artifact import Artifact
 from edgekit.compiler.build import Build
 from edgekit.compiler.guard import stage_errors
@@ -77,7 +77,7 @@ def compile_model(model: Any, example_inputs: tuple[Any, ...] | None, opts: Comp
     Raises:
         InputError, TargetUnavailable, TargetBuildError: before or while building.
     """
-    say = log or _silent
+    say = progress.reporter(log)  # logs through `logging` always; `log=` gets the lines too
     if opts.is_auto:
         raise InputError("compile_model needs a concrete target and precision; auto is edgekit.compile's")
     check_opset(opts.opset)
@@ -87,7 +87,7 @@ def compile_model(model: Any, example_inputs: tuple[Any, ...] | None, opts: Comp
     if opts.junit is not None:
         check_output_path(opts.junit, "--junit")  # before the build: a finished bundle is never thrown away
     source = load_source(model, opts.weights, opts.allow_pickle)
-    say(f"model: {source.description}")
+    progress.stage(say, "load", f"model: {source.description}")
     prequant = quantized_ops(source.onnx_path) if source.onnx_path is not None else {}
     eval_source, calib_source = _open_data(opts, source, keeps_quantized(prequant, opts.precision))
     # A graph that arrived quantized is judged by the int8 rule: backends compute integer ops differently.
@@ -111,9 +111,6 @@ def compile_model(model: Any, example_inputs: tuple[Any, ...] | None, opts: Comp
     final = bundle_io.read_bundle(out_path, verify=False)
     return Artifact(out_path, final.manifest, reports[opts.target_names[0]], reports)
 
-
-def _silent(_msg: str) -> None:
-    pass
 
 
 def _resolve_targets(opts: CompileOptions) -> list[Any]:
@@ -249,7 +246,7 @@ def _build_targets(build: Build, staged: Staged, staging: Path, portable: Path, 
     say, prep, precision = build.say, staged.prep, build.precision
     golden: GoldenSet | None = None
     for t in build.targets:
-        say(f"building target {t.name} ({t.backend})")
+        progress.stage(say, "build", f"building target {t.name} ({t.backend})")
         entry = t.build(portable, precision, staging, **staged.target_options)
         entries.append(entry)
         bundle = bundle_io.Bundle.staged(staging, signature, entry, precision)

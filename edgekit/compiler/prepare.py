@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from edgekit import onnxio
+from edgekit import onnxio, progress
 from edgekit.backends.onnxruntime.runtime import OnnxRuntime
 from edgekit.compiler.build import Build
 from edgekit.compiler.controlflow import fold_control_flow
@@ -144,7 +144,7 @@ def _export_stage(build: Build, reference: TorchReference, specs: list[TensorSpe
     opts, source, say = build.opts, build.source, build.say
     output_names = _output_names(reference, feed)
     reference.output_names = output_names
-    say(f"exporting to ONNX ({opts.exporter})")
+    progress.stage(say, "export", f"exporting to ONNX ({opts.exporter})")
     result = export(source.module, source.kind, specs, feed, varied, output_names, build.scratch, opts.exporter,
                     opts.opset)
     say(f"exported with the {result.exporter} exporter")
@@ -158,6 +158,7 @@ def _clean_graph(onnx_path: Path, simplify: bool, probes: list[dict[str, np.ndar
                  stages: list[dict[str, Any]], stage_graphs: list[tuple[str, Path, str]]) -> Path:
     """onnxsim, then constant-condition If folding; each kept only when outputs are unchanged."""
     if simplify:
+        progress.stage(say, "simplify", "simplifying the graph (onnxsim, checked on the probe inputs)")
         with stage_errors("onnxsim check", "portable and simplified"):
             result_s = run_onnxsim(onnx_path, scratch / "simplified.onnx", probes)
         say(f"onnxsim: {result_s.detail}")

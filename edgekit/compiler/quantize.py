@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from edgekit import onnxio
+from edgekit import onnxio, progress
 from edgekit.compiler.options import (  # noqa: F401  (re-exported: QuantConfig was defined here)
     CALIB_METHODS,
     DEFAULT_CALIB_SAMPLES,
@@ -67,7 +66,7 @@ def preprocess(fp32: Path, scratch: Path) -> tuple[Path, str]:
     errors = []
     for skip_symbolic in (False, True):
         try:
-            with _working_directory(scratch), contextlib.redirect_stdout(sys.stderr):
+            with _working_directory(scratch), progress.prints_logged("onnxruntime.quantization"):
                 quant_pre_process(str(fp32), str(out), skip_symbolic_shape=skip_symbolic,
                                   save_as_external_data=large, all_tensors_to_one_file=True)
             note = "pre-processed (shape inference, BatchNorm folding)"
@@ -78,23 +77,20 @@ def preprocess(fp32: Path, scratch: Path) -> tuple[Path, str]:
 
 
 class _Reader:
-    """A fresh single-pass CalibrationDataReader over the feeds, with terminal progress."""
+    """A fresh single-pass CalibrationDataReader over the feeds; each batch is a progress record."""
 
     def __init__(self, feeds: list[Feed], show_progress: bool) -> None:
         self._feeds = feeds
         self._index = 0
-        self._progress = show_progress and sys.stderr.isatty()
+        self._progress = show_progress
 
     def get_next(self) -> Feed | None:
         if self._index >= len(self._feeds):
-            if self._progress:
-                sys.stderr.write("\n")
             return None
         feed = self._feeds[self._index]
         self._index += 1
         if self._progress:
-            sys.stderr.write(f"\rcalibrating: {self._index}/{len(self._feeds)} batches")
-            sys.stderr.flush()
+            progress.count(self._index, len(self._feeds), "calibration batches")
         return feed
 
     def rewind(self) -> None:
@@ -109,7 +105,7 @@ def quantize(fp32: Path, out: Path, precision: str, config: QuantConfig, calib: 
         return _fp16(fp32, out)
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
 
-    with _working_directory(scratch), contextlib.redirect_stdout(sys.stderr):
+    with _working_directory(scratch), progress.prints_logged("onnxruntime.quantization"):
         if precision == Precision.INT8:
             from onnxruntime.quantization import CalibrationDataReader
 

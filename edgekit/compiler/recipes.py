@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from edgekit import progress
 from edgekit.compiler.quantize import QuantConfig, QuantResult
 from edgekit.errors import EdgekitError, one_line
 from edgekit.parity.kinds import CLASSIFIER
@@ -182,6 +183,7 @@ def search(source: Path, base: Tried, calib: list[Feed], quantize: Callable[[Qua
         if time.monotonic() - start > time_budget_s:
             stopped = f"time budget of {time_budget_s:.0f} s spent after {i} of {len(options)} recipes"
             break
+        progress.count(i + 1, len(options), "recipes")
         tried = _try(cand, i, quantize, refs, calib, scorer, source)
         table.append(tried)
         say(f"  recipe {i + 1}/{len(options)} '{cand.name}': "

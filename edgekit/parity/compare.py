@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from edgekit import progress
 from edgekit.data.sources import Batch
 from edgekit.parity.kinds import CLASSIFIER
 from edgekit.parity.metrics import OutputAccumulator, ParityRule
@@ -82,6 +83,7 @@ def compare(
         labels.add(batch, ref, cand, seen)
         seen += batch.samples
         runs += 1
+        progress.count(seen, None, "parity samples")
     results = {n: accs[n].result() for n in output_names}
     report = ParityReport(
         precision=precision,
