@@ -12,6 +12,10 @@ if str(ROOT) not in sys.path:
 
 # Two cores: keep the backends from oversubscribing them while pytest runs.
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# numpy's OpenBLAS in one thread: the suite runs onnxruntime, OpenVINO and torch thread pools in one
+# process, and a multi-threaded numpy matmul after them was seen to hang in OpenBLAS's exec_blas now
+# and then on this 2-core machine (test arrays are small: threading buys nothing here).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 @pytest.fixture(scope="session")
