@@ -83,6 +83,7 @@ def export(
         path = scratch / f"export-{name}" / "model.onnx"
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            _fresh_trace_state()
             _quietly(_EXPORT[name], module, specs, example, output_names, path, opset)
             onnxio.load_checked(path)
             checks = _validate(path, specs, output_names, probes, expected)
@@ -91,15 +92,50 @@ def export(
             continue
         attempts.append({"exporter": name, "error": ""})
         return ExportResult(path, name, attempts, checks)
-    tried = {a["exporter"] for a in attempts}
-    note = ("export it to .onnx yourself and compile that" if len(exporter_order(kind, "auto")) == 1
-            else "export it to .onnx yourself and compile that" if tried == set(EXPORTERS)
-            else f"try --exporter {next(e for e in EXPORTERS if e not in tried)}, or export to .onnx yourself")
     raise ExportError(
         "could not export the model to ONNX: "
         + "; ".join(f"{a['exporter']} exporter: {a['error']}" for a in attempts),
-        note=note,
+        note=_options_note(kind, {a["exporter"] for a in attempts}, _dynamic_dims(specs)),
     )
+
+
+def _options_note(kind: str, tried: set[str], dims: dict[str, dict[int, str]]) -> str:
+    """What a user can still try, most specific first."""
+    options = []
+    untried = [e for e in exporter_order(kind, "auto") if e not in tried]
+    if untried:
+        options.append(f"--exporter {untried[0]}")
+    if any(dims.values()):
+        options.append("fewer --dynamic axes (a fixed size exports where a dynamic one does not), or an example "
+                       "at a typical size rather than a degenerate one (0, 1, or equal to another dim)")
+    options.append("another --opset")
+    options.append("export it to .onnx yourself and compile that")
+    return "try " + "; ".join(options)
+
+
+# aten ops whose export decomposition torch.onnx swaps in by writing ``py_kernels`` directly
+# (torch.export._patches), which does not clear the op's dispatch cache.
+_RNN_OPS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
+
+
+def _fresh_trace_state() -> None:
+    """Clears the process state that made an export's outcome depend on earlier exports.
+
+    After one trace, ``aten.lstm``'s dispatch cache holds the default decomposition, which
+    unrolls the recurrence over the example's sequence length; the while_loop decomposition
+    that torch.onnx patches in for dynamic shapes is then bypassed in every later export of
+    the process, baking that length into a Reshape (a CRNN with a dynamic width exported
+    dynamically once per process). Dynamo's own caches are reset too.
+    """
+    import torch
+
+    torch._dynamo.reset()
+    for op_name in _RNN_OPS:
+        packet = getattr(torch.ops.aten, op_name, None)
+        for overload in packet.overloads() if packet is not None else ():
+            cache = getattr(getattr(packet, overload), "_dispatch_cache", None)
+            if cache is not None:
+                cache.clear()
 
 
 def _dynamic_dims(specs: list[TensorSpec]) -> dict[str, dict[int, str]]:
