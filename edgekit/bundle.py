@@ -240,7 +240,7 @@ def _spec_problem(spec: Any, where: str) -> str | None:
 
 
 _DTYPES = ("float32", "float16", "float64", "bfloat16", "int8", "uint8", "int16", "uint16", "int32",
-           "uint32", "int64", "uint64", "bool")
+           "uint32", "int64", "uint64", "bool", "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz")
 
 
 def _manifest_problem(m: dict[str, Any]) -> str | None:
