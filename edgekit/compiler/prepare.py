@@ -15,6 +15,7 @@ from edgekit.backends.onnxruntime.runtime import OnnxRuntime
 from edgekit.compiler.build import Build
 from edgekit.compiler.controlflow import fold_control_flow
 from edgekit.compiler.export import export
+from edgekit.compiler.forward import named_outputs, torch_module
 from edgekit.compiler.guard import stage_errors
 from edgekit.compiler.inputs import DynamicArg, InputArg, torch_signature
 from edgekit.compiler.meaning import IntMeaning, integer_input_meanings
@@ -22,10 +23,10 @@ from edgekit.compiler.opset import ensure_opset
 from edgekit.compiler.probes import checked_random, hinted_shapes, real_feeds, refuse_meaningful, second_size
 from edgekit.compiler.simplify import simplify as run_onnxsim
 from edgekit.data.sources import DataSource, batches
-from edgekit.errors import InputError, one_line
+from edgekit.errors import InputError
 from edgekit.hostinfo import library_versions
 from edgekit.models.loader import ModelSource
-from edgekit.models.torchref import TorchReference, flatten_outputs
+from edgekit.models.torchref import TorchReference
 from edgekit.signature import TensorSpec
 
 Log = Callable[[str], None]
@@ -58,13 +59,16 @@ def prepare(build: Build, example_inputs: tuple[Any, ...] | None) -> Prepared:
         dynamic_args = dynamic_args or [DynamicArg(*d) for d in source.hf.dynamic]
     if source.is_torch:
         first = _first_record(eval_source) if not (example_inputs or input_args) else None
-        names = source.forward_names()
+        names = [n for n in source.forward_names() or [] if n not in dict(opts.pin)] or None
         if first is not None and names and set(first) <= set(names):
             first = {n: first[n] for n in names if n in first}
         if source.kind == "torch.export" and not (example_inputs or input_args or first):
             example_inputs = _program_example(source.module)
         specs, example = torch_signature(names, example_inputs, input_args, first, dynamic_args)
     else:
+        if opts.output_names or opts.pin:
+            raise InputError("--output-names and --pin apply to torch models; an ONNX model's outputs and "
+                             "arguments are fixed in the file")
         specs, example = _onnx_signature(source.onnx_path, input_args, dynamic_args), None
     for data in (eval_source, calib_source):  # data that does not fit fails now, before any work
         if data is not None:
@@ -79,8 +83,9 @@ def prepare(build: Build, example_inputs: tuple[Any, ...] | None) -> Prepared:
     stages: list[dict[str, Any]] = []
     stage_graphs: list[tuple[str, Path, str]] = []
     reference_path: Path | None = None
+    module = torch_module(source, [s.name for s in specs], opts.pin) if source.is_torch else None
     if source.is_torch:
-        reference = TorchReference(source.module, [s.name for s in specs])
+        reference = TorchReference(module, [s.name for s in specs])
         run: Callable[[dict[str, np.ndarray]], Any] = reference.raw
     else:
         onnx_path = reference_path = _named_dims_copy(source.onnx_path, scratch, say)
@@ -90,11 +95,10 @@ def prepare(build: Build, example_inputs: tuple[Any, ...] | None) -> Prepared:
         reference, output_names, run = onnx_reference.run, onnx_reference.output_names, onnx_reference.run
     feed, varied = _probe_feeds(run, specs, shapes, rng, int_high, example, real, meanings, say)
     if source.is_torch:
-        output_names = _output_names(reference, feed)
-        reference.output_names = output_names
+        module, output_names = named_outputs(source, module, [s.name for s in specs], opts, feed)
+        reference = TorchReference(module, [s.name for s in specs], output_names)
         say(f"exporting to ONNX ({opts.exporter})")
-        result = export(source.module, source.kind, specs, feed, varied, output_names, scratch, opts.exporter,
-                        opts.opset)
+        result = export(module, source.kind, specs, feed, varied, output_names, scratch, opts.exporter, opts.opset)
         say(f"exported with the {result.exporter} exporter")
         onnx_path = result.path
         export_info = {"exporter": result.exporter, "attempts": result.attempts}
@@ -224,16 +228,3 @@ def _program_example(program: Any) -> tuple[Any, ...]:
     if not args:
         raise InputError("the .pt2 program carries no example inputs", note="give --input for each input")
     return tuple(torch.zeros_like(a) if a.is_floating_point() else a for a in args)
-
-
-def _output_names(reference: TorchReference, feed: dict[str, np.ndarray]) -> list[str]:
-    try:
-        names, _ = flatten_outputs(reference.raw(feed))
-    except InputError:
-        raise
-    except Exception as err:  # the user's model failed on its own example: their error, with cause
-        raise InputError(f"the torch model fails on the example input: {type(err).__name__}: "
-                         f"{one_line(err, 300)}") from err
-    if len(set(names)) != len(names):
-        names = [f"output_{i}" for i in range(len(names))]
-    return names
