@@ -48,3 +48,14 @@ def test_float8_input_compiles_for_cpu(tmp_path) -> None:
     x = np.array([[0.5, -2.0, 3.0]], dtype=np.float32).astype(ml_dtypes.float8_e4m3fn)
     with edgekit.load(tmp_path / "f8.edgekit", target="cpu") as runtime:
         assert np.array_equal(runtime.run({"x": x})["y"], x.astype(np.float32) * 2)
+
+
+def test_bfloat16_output_is_refused_by_name(tmp_path) -> None:
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "identity",
+                              [helper.make_tensor_value_info("x", TensorProto.BFLOAT16, [2])],
+                              [helper.make_tensor_value_info("y", TensorProto.BFLOAT16, [2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+    model.ir_version = 10
+    onnx.save(model, str(tmp_path / "id.onnx"))
+    with pytest.raises(edgekit.InputError, match="output 'y' has ONNX element type BFLOAT16"):
+        edgekit.compile(str(tmp_path / "id.onnx"), out=tmp_path / "id.edgekit")
