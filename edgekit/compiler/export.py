@@ -79,24 +79,44 @@ def export(
     probes = [example] + ([varied] if varied is not None else [])
     expected = [reference(feed) for feed in probes]
     attempts: list[dict[str, str]] = []
-    for name in exporter_order(kind, exporter):
-        path = scratch / f"export-{name}" / "model.onnx"
+    for name, feed in _plan(exporter_order(kind, exporter), example, varied):
+        resized = feed is not example
+        path = scratch / f"export-{name}{'-resized' if resized else ''}" / "model.onnx"
         path.parent.mkdir(parents=True, exist_ok=True)
+        attempt = {"exporter": name} | ({"example": _shape_text(feed)} if resized else {})
         try:
             _fresh_trace_state()
-            _quietly(_EXPORT[name], module, specs, example, output_names, path, opset)
+            _quietly(_EXPORT[name], module, specs, feed, output_names, path, opset)
             onnxio.load_checked(path)
             checks = _validate(path, specs, output_names, probes, expected)
         except Exception as err:  # any exporter or validation failure means: try the next one
-            attempts.append({"exporter": name, "error": _summary(err)})
+            attempts.append(attempt | {"error": _summary(err)})
             continue
-        attempts.append({"exporter": name, "error": ""})
-        return ExportResult(path, name, attempts, checks)
+        attempts.append(attempt | {"error": ""})
+        resize_note = [f"exported at input shape {attempt['example']} (the example's size was specialised)"
+                       ] if resized else []
+        return ExportResult(path, name, attempts, resize_note + checks)
     raise ExportError(
         "could not export the model to ONNX: "
-        + "; ".join(f"{a['exporter']} exporter: {a['error']}" for a in attempts),
+        + "; ".join(f"{a['exporter']} exporter{' at ' + a['example'] if 'example' in a else ''}: {a['error']}"
+                    for a in attempts),
         note=_options_note(kind, {a["exporter"] for a in attempts}, _dynamic_dims(specs)),
     )
+
+
+def _plan(order: tuple[str, ...], example: dict[str, np.ndarray],
+          varied: dict[str, np.ndarray] | None) -> list[tuple[str, dict[str, np.ndarray]]]:
+    """Each exporter at the example, then dynamo once more at the second size: an example at a
+    degenerate size (a sequence of length 1 after pooling) is specialised, and baked, by
+    torch.export, where a representative size exports dynamically (both sizes are checked)."""
+    plan = [(name, example) for name in order]
+    if varied is not None and "dynamo" in order:
+        plan.append(("dynamo", varied))
+    return plan
+
+
+def _shape_text(feed: dict[str, np.ndarray]) -> str:
+    return ", ".join(f"{n}:{'x'.join(map(str, a.shape))}" for n, a in feed.items())
 
 
 def _options_note(kind: str, tried: set[str], dims: dict[str, dict[int, str]]) -> str:
