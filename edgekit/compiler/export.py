@@ -12,7 +12,10 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import re
+import sys
+import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -281,12 +284,40 @@ def _quietly(fn: Callable[..., None], *args: Any) -> None:
     for lg in loggers:
         lg.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), \
+                _native_output_captured():
             warnings.simplefilter("ignore")
             fn(*args)
     finally:
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)
+
+
+@contextlib.contextmanager
+def _native_output_captured() -> Any:
+    """Points file descriptors 1 and 2 at a scratch file while an exporter runs.
+
+    torch's C++ side writes to them directly: the TorchScript exporter prints the whole IR
+    graph ("Torch IR graph at exception") when it fails, because ``setup_onnx_logging`` tests
+    the function ``_jit_is_onnx_log_enabled`` instead of calling it (always on, torch 2.13).
+    That text would land in ``edgekit compile --json`` output.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved[0], 1)
+                os.dup2(saved[1], 2)
+    finally:
+        for fd in saved:
+            os.close(fd)
 
 
 def _summary(err: BaseException) -> str:
