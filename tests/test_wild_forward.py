@@ -100,6 +100,7 @@ def test_pin_fixes_a_flag_and_tensor_kwargs_are_inputs_by_name(tmp_path) -> None
         edgekit.compile(_Masked().eval(), inputs=["x:2x6", "mask:2x6"], pin={"mask": None}, out=tmp_path / "r.edgekit")
 
 
+@pytest.mark.slow
 def test_cli_pin_and_output_names(tmp_path) -> None:
     (tmp_path / "wildmods.py").write_text(textwrap.dedent('''
         import torch
