@@ -56,6 +56,10 @@ def compile(  # noqa: A001  (the public name; shadows the builtin inside this mo
             simplify: run onnxsim (its result is kept only when numerically identical).
             opset: ONNX opset for the export; the exporter's default when None.
             seed: seed of the random parity inputs (and of random calibration).
+            output_names: a torch model's output names, in order (``"a,b"`` or a list); by default
+                dict keys, namedtuple/dataclass fields, else ``output_N``.
+            pin: non-tensor forward keyword arguments fixed at export (``{"return_all": False}`` or
+                ``["return_all=false"]``); tensor keyword arguments are inputs, given by name.
             calibration: DATA to calibrate int8 on (required for int8 unless random_calibration).
             calib_method: ``minmax``, ``entropy`` or ``percentile``.
             calib_samples: calibration samples to use at most.

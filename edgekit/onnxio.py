@@ -67,7 +67,7 @@ def uses_external_data(path: Path) -> bool:
 
 def value_spec(value: onnx.ValueInfoProto, role: str = "value") -> TensorSpec:
     """The spec of a graph input/output; types numpy cannot hold are refused by name."""
-    from edgekit.onnxtypes import check_tensor_value, numpy_dtype
+    from edgekit.onnxtypes import EXOTIC_DTYPES, check_tensor_value, numpy_dtype, type_name
 
     where = f"{role} '{value.name}'"
     check_tensor_value(value, where)
@@ -80,7 +80,12 @@ def value_spec(value: onnx.ValueInfoProto, role: str = "value") -> TensorSpec:
             dims.append(int(dim.dim_value))
         else:
             dims.append(dim.dim_param or f"{value.name}_dim{axis}")
-    return TensorSpec(value.name, tuple(dims), numpy_dtype(ttype.elem_type, where))
+    dtype = numpy_dtype(ttype.elem_type, where)
+    if role == "output" and dtype in EXOTIC_DTYPES:  # fed as typed OrtValues; never returned as numpy
+        raise InputError(f"{where} has ONNX element type {type_name(ttype.elem_type)}: onnxruntime returns "
+                         "no numpy array of it, so edgekit cannot compare it",
+                         note="put a Cast to float32 at the model's output (bfloat16/float8 inputs are fine)")
+    return TensorSpec(value.name, tuple(dims), dtype)
 
 
 def name_dynamic_dims(model: onnx.ModelProto) -> int:

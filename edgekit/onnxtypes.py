@@ -1,14 +1,18 @@
 """ONNX element types as numpy dtype names, or a refusal that names the type.
 
 Every ONNX type is either mapped to the numpy dtype edgekit feeds and compares, or refused
-by name with what to do: numpy has no native bfloat16, float8, float4/6, int2/int4, and
-edgekit's runtimes feed plain numpy arrays; sequences, maps and optionals are not tensors.
+by name with what to do. numpy has no native bfloat16, float8 or int4: those map to the
+``ml_dtypes`` types (installed with onnx, imported only when such a type is met, so the
+embedded runtime imports without it); float4/6 and int2 are refused, and so are sequences,
+maps and optionals, which are not tensors.
 """
 
 from __future__ import annotations
 
 from functools import cache
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from edgekit.errors import InputError
 
@@ -17,6 +21,32 @@ if TYPE_CHECKING:
 
 # Types numpy holds only through extension packages (ml_dtypes) that edgekit's runtimes do not feed.
 NO_NUMPY = "numpy has no native type for it, so edgekit cannot feed or compare it"
+NO_ML_DTYPES = "numpy holds it only through the ml_dtypes package, which is not installed (pip install ml_dtypes)"
+
+# ONNX element type name -> ml_dtypes type name (one element per byte in numpy, as ml_dtypes stores them)
+EXOTIC = {
+    "BFLOAT16": "bfloat16", "FLOAT8E4M3FN": "float8_e4m3fn", "FLOAT8E4M3FNUZ": "float8_e4m3fnuz",
+    "FLOAT8E5M2": "float8_e5m2", "FLOAT8E5M2FNUZ": "float8_e5m2fnuz",
+}
+# ml_dtypes has int4/uint4, one element per byte; ONNX packs them two per byte and neither
+# onnxruntime nor OpenVINO takes such a numpy array as an input.
+PACKED = "ONNX packs it two elements per byte, and neither onnxruntime nor OpenVINO takes it as a numpy input"
+EXOTIC_DTYPES = frozenset(EXOTIC.values())
+
+
+def np_dtype(name: str) -> np.dtype:
+    """``np.dtype(name)``, importing ml_dtypes first for its types (which registers them with numpy).
+
+    Raises:
+        InputError: ``name`` is an ml_dtypes type and ml_dtypes is not installed.
+    """
+    if name in EXOTIC_DTYPES:
+        try:
+            import ml_dtypes
+        except ImportError as err:
+            raise InputError(f"dtype {name}: {NO_ML_DTYPES}") from err
+        return np.dtype(getattr(ml_dtypes, name))
+    return np.dtype(name)
 
 
 @cache
@@ -33,6 +63,7 @@ def _tables() -> tuple[dict[int, str], dict[int, str]]:
     refused = {
         t.UNDEFINED: "the file declares no element type",
         t.STRING: "edgekit's targets compile numeric tensors only",
+        t.INT4: PACKED, t.UINT4: PACKED,
     }
     return numpy, refused
 
@@ -55,6 +86,12 @@ def numpy_dtype(elem_type: int, where: str) -> str:
     numpy, refused = _tables()
     if elem_type in numpy:
         return numpy[elem_type]
+    exotic = EXOTIC.get(type_name(elem_type))
+    if exotic is not None:
+        try:
+            return np_dtype(exotic).name
+        except InputError:
+            refused = {elem_type: NO_ML_DTYPES}
     reason = refused.get(elem_type, NO_NUMPY)
     raise InputError(
         f"{where} has ONNX element type {type_name(elem_type)}: {reason}",

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-BLOCKED = ("torch", "onnxsim", "openvino", "tensorrt", "cuda", "onnx", "onnxscript")
+BLOCKED = ("torch", "onnxsim", "openvino", "tensorrt", "cuda", "onnx", "onnxscript", "ml_dtypes")
 
 def blocker(names: tuple[str, ...]) -> str:
     """Python source that makes importing any of ``names`` fail, as if it were not installed."""

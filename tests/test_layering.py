@@ -25,6 +25,7 @@ LAYERS: dict[str, int] = {
     # models from the wild (issue 14): input probes, integer-input meaning, backend-error guard,
     # pre-quantized graphs, constant control flow, all compile-time
     "edgekit.compiler.probes": 6, "edgekit.compiler.meaning": 6, "edgekit.compiler.guard": 6,
+    "edgekit.compiler.forward": 6,
     "edgekit.compiler.prequant": 6, "edgekit.compiler.controlflow": 6,
     "edgekit.targets": 5,
     # parity tools that run models or write reports

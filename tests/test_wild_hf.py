@@ -26,14 +26,14 @@ def _tiny_bert_folder(tmp_path):
 def test_bert_folder_compiles_with_derived_inputs_and_text_eval(tmp_path) -> None:
     folder = _tiny_bert_folder(tmp_path)
     texts = tmp_path / "texts.txt"
-    texts.write_text("the cat sat on the mat\na dog ran far away\nthe cat slept\nthen the dog ran\n")
+    texts.write_text("\n".join(TEXTS) + "\n")  # 10 texts, padded per batch of 8: two batch lengths
     art = edgekit.compile(str(folder), eval_data=texts, out=tmp_path / "bert.edgekit")
     assert art.passed, art.parity.summary()
     inputs = {s["name"]: s["shape"] for s in art.manifest["signature"]["inputs"]}
     assert set(inputs) == {"input_ids", "attention_mask", "token_type_ids"}
     assert all(shape == ["batch", "sequence"] for shape in inputs.values())
     assert [s["name"] for s in art.manifest["signature"]["outputs"]] == ["logits"]
-    assert art.parity.samples == 4  # every text, though their lengths differ
+    assert art.parity.samples == len(TEXTS)  # every text, though their lengths differ
 
 
 @pytest.mark.slow
@@ -47,3 +47,30 @@ def test_vit_model_object_compiles_with_pixel_values(tmp_path) -> None:
     (spec,) = art.manifest["signature"]["inputs"]
     assert spec["name"] == "pixel_values" and spec["shape"] == ["batch", 3, 32, 32]
     assert [s["name"] for s in art.manifest["signature"]["outputs"]] == ["logits"]
+
+
+TEXTS = ["the cat sat", "a dog", "the cat sat on the mat", "then", "a dog ran far away and then slept",
+         "the cat", "dog ran", "a", "the cat sat on the mat and then the dog ran far away", "slept"]
+
+
+def test_text_data_is_padded_per_batch_and_grouped_by_length(tmp_path) -> None:
+    """Each run of 8 texts is padded to its own longest (not the file's longest), and ``batches``
+    stacks exactly those runs: [8 texts at 9 tokens, 2 texts at 15 tokens]."""
+    from edgekit.data.datasource import DataSource
+    from edgekit.data.sources import batches
+    from edgekit.models.hf import text_records
+    from edgekit.signature import TensorSpec
+
+    folder = _tiny_bert_folder(tmp_path)
+    path = tmp_path / "texts.txt"
+    path.write_text("\n".join(TEXTS) + "\n\n")  # a blank line is no text
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    source = DataSource(lambda: text_records(path, folder, names), "texts")
+    specs = [TensorSpec(n, ("batch", "sequence"), "int64") for n in names]
+    got = list(batches(source, specs, 8))
+    lengths = [len(t.split()) + 2 for t in TEXTS]  # [CLS] text [SEP]: one token per word here
+    assert [b.samples for b in got] == [8, 2]
+    assert [b.feed["input_ids"].shape for b in got] == [(8, max(lengths[:8])), (2, max(lengths[8:]))]
+    assert max(lengths[:8]) < max(lengths)  # the first batch is not padded to the file's longest
+    for batch, chunk in zip(got, (lengths[:8], lengths[8:])):
+        assert batch.feed["attention_mask"].sum(axis=1).tolist() == chunk  # padding is masked out

@@ -12,7 +12,10 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import re
+import sys
+import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -79,27 +82,83 @@ def export(
     probes = [example] + ([varied] if varied is not None else [])
     expected = [reference(feed) for feed in probes]
     attempts: list[dict[str, str]] = []
-    for name in exporter_order(kind, exporter):
-        path = scratch / f"export-{name}" / "model.onnx"
+    for name, feed in _plan(exporter_order(kind, exporter), example, varied):
+        resized = feed is not example
+        path = scratch / f"export-{name}{'-resized' if resized else ''}" / "model.onnx"
         path.parent.mkdir(parents=True, exist_ok=True)
+        attempt = {"exporter": name} | ({"example": _shape_text(feed)} if resized else {})
         try:
-            _quietly(_EXPORT[name], module, specs, example, output_names, path, opset)
+            _fresh_trace_state()
+            _quietly(_EXPORT[name], module, specs, feed, output_names, path, opset)
             onnxio.load_checked(path)
             checks = _validate(path, specs, output_names, probes, expected)
         except Exception as err:  # any exporter or validation failure means: try the next one
-            attempts.append({"exporter": name, "error": _summary(err)})
+            attempts.append(attempt | {"error": _summary(err)})
             continue
-        attempts.append({"exporter": name, "error": ""})
-        return ExportResult(path, name, attempts, checks)
-    tried = {a["exporter"] for a in attempts}
-    note = ("export it to .onnx yourself and compile that" if len(exporter_order(kind, "auto")) == 1
-            else "export it to .onnx yourself and compile that" if tried == set(EXPORTERS)
-            else f"try --exporter {next(e for e in EXPORTERS if e not in tried)}, or export to .onnx yourself")
+        attempts.append(attempt | {"error": ""})
+        resize_note = [f"exported at input shape {attempt['example']} (the example's size was specialised)"
+                       ] if resized else []
+        return ExportResult(path, name, attempts, resize_note + checks)
     raise ExportError(
         "could not export the model to ONNX: "
-        + "; ".join(f"{a['exporter']} exporter: {a['error']}" for a in attempts),
-        note=note,
+        + "; ".join(f"{a['exporter']} exporter{' at ' + a['example'] if 'example' in a else ''}: {a['error']}"
+                    for a in attempts),
+        note=_options_note(kind, {a["exporter"] for a in attempts}, _dynamic_dims(specs)),
     )
+
+
+def _plan(order: tuple[str, ...], example: dict[str, np.ndarray],
+          varied: dict[str, np.ndarray] | None) -> list[tuple[str, dict[str, np.ndarray]]]:
+    """Each exporter at the example, then dynamo once more at the second size: an example at a
+    degenerate size (a sequence of length 1 after pooling) is specialised, and baked, by
+    torch.export, where a representative size exports dynamically (both sizes are checked)."""
+    plan = [(name, example) for name in order]
+    if varied is not None and "dynamo" in order:
+        plan.append(("dynamo", varied))
+    return plan
+
+
+def _shape_text(feed: dict[str, np.ndarray]) -> str:
+    return ", ".join(f"{n}:{'x'.join(map(str, a.shape))}" for n, a in feed.items())
+
+
+def _options_note(kind: str, tried: set[str], dims: dict[str, dict[int, str]]) -> str:
+    """What a user can still try, most specific first."""
+    options = []
+    untried = [e for e in exporter_order(kind, "auto") if e not in tried]
+    if untried:
+        options.append(f"--exporter {untried[0]}")
+    if any(dims.values()):
+        options.append("fewer --dynamic axes (a fixed size exports where a dynamic one does not), or an example "
+                       "at a typical size rather than a degenerate one (0, 1, or equal to another dim)")
+    options.append("another --opset")
+    options.append("export it to .onnx yourself and compile that")
+    return "try " + "; ".join(options)
+
+
+# aten ops whose export decomposition torch.onnx swaps in by writing ``py_kernels`` directly
+# (torch.export._patches), which does not clear the op's dispatch cache.
+_RNN_OPS = ("lstm", "gru", "rnn_tanh", "rnn_relu")
+
+
+def _fresh_trace_state() -> None:
+    """Clears the process state that made an export's outcome depend on earlier exports.
+
+    After one trace, ``aten.lstm``'s dispatch cache holds the default decomposition, which
+    unrolls the recurrence over the example's sequence length; the while_loop decomposition
+    that torch.onnx patches in for dynamic shapes is then bypassed in every later export of
+    the process, baking that length into a Reshape (a CRNN with a dynamic width exported
+    dynamically once per process). Dynamo's own caches are reset too.
+    """
+    import torch
+
+    torch._dynamo.reset()
+    for op_name in _RNN_OPS:
+        packet = getattr(torch.ops.aten, op_name, None)
+        for overload in packet.overloads() if packet is not None else ():
+            cache = getattr(getattr(packet, overload), "_dispatch_cache", None)
+            if cache is not None:
+                cache.clear()
 
 
 def _dynamic_dims(specs: list[TensorSpec]) -> dict[str, dict[int, str]]:
@@ -225,7 +284,8 @@ def _quietly(fn: Callable[..., None], *args: Any) -> None:
     for lg in loggers:
         lg.setLevel(logging.ERROR)
     try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), \
+                _native_output_captured():
             warnings.simplefilter("ignore")
             fn(*args)
     finally:
@@ -235,6 +295,37 @@ def _quietly(fn: Callable[..., None], *args: Any) -> None:
         for line in sink.getvalue().splitlines():
             if line.strip():
                 said.debug(line.rstrip())
+
+
+@contextlib.contextmanager
+def _native_output_captured() -> Any:
+    """Points file descriptors 1 and 2 at a scratch file while an exporter runs.
+
+    torch's C++ side writes to them directly: the TorchScript exporter prints the whole IR
+    graph ("Torch IR graph at exception") when it fails, because ``setup_onnx_logging`` tests
+    the function ``_jit_is_onnx_log_enabled`` instead of calling it (always on, torch 2.13).
+    That text would land in ``edgekit compile --json`` output.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    try:
+        saved = [os.dup(1), os.dup(2)]
+    except OSError:  # no such descriptors (a daemon): nothing to protect
+        yield
+        return
+    try:
+        with tempfile.TemporaryFile() as sink:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved[0], 1)
+                os.dup2(saved[1], 2)
+    finally:
+        for fd in saved:
+            os.close(fd)
 
 
 def _summary(err: BaseException) -> str:

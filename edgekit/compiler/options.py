@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from edgekit.compiler.forward import parse_output_names, parse_pins
 from edgekit.compiler.inputs import DynamicArg, InputArg, parse_dynamic, parse_input
 from edgekit.errors import InputError
 from edgekit.precision import PRECISIONS
@@ -128,6 +129,12 @@ COMPILE_OPTIONS: tuple[Option, ...] = (
     Option("no-simplify", "simplify", True, "Skip onnxsim.", kind="flag", negate=True, group=MODEL),
     Option("opset", "opset", None, "ONNX opset for the export.", kind="int", minimum=1, group=MODEL),
     Option("seed", "seed", 0, "Seed of random parity inputs.", kind="int", show_default=True, minimum=0, group=DATA),
+    # Torch models from the wild (compiler/forward.py): output names, and forward kwargs fixed at export.
+    Option("output-names", "output_names", None, "A torch model's output names, in order (default: from "
+           "its dict keys / fields, else output_N).", metavar="A,B,...", group=MODEL),
+    Option("pin", "pin", (), "Fix a non-tensor forward keyword argument at export, e.g. return_all=false "
+           "(repeatable); tensor keyword arguments are inputs, given by name.", metavar="NAME=VALUE", multiple=True,
+           group=MODEL),
 )
 OPTIONS_BY_FLAG = {o.flag: o for o in COMPILE_OPTIONS}
 KEYWORDS = tuple(o.keyword for o in COMPILE_OPTIONS)
@@ -202,6 +209,8 @@ class CompileOptions:
     simplify: bool = True
     opset: int | None = None
     seed: int = 0
+    output_names: tuple[str, ...] | None = None
+    pin: tuple[tuple[str, Any], ...] = ()
     quant_config: QuantConfig | None = None
     selection: Mapping[str, Any] | None = field(default=None, compare=False)
     # Where the CLI's defaults came from (a settings file), recorded in the manifest; not an option.
@@ -257,6 +266,8 @@ class CompileOptions:
         for key in ("weights", "out", "junit"):
             if values.get(key) is not None:
                 values[key] = Path(values[key])
+        values["output_names"] = parse_output_names(values.get("output_names"))
+        values["pin"] = parse_pins(values.get("pin"))
         return cls(**values)
 
     @classmethod

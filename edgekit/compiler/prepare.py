@@ -15,6 +15,7 @@ from edgekit.backends.onnxruntime.runtime import OnnxRuntime
 from edgekit.compiler.build import Build
 from edgekit.compiler.controlflow import fold_control_flow
 from edgekit.compiler.export import export
+from edgekit.compiler.forward import named_outputs, torch_module
 from edgekit.compiler.guard import stage_errors
 from edgekit.compiler.inputs import DynamicArg, InputArg, torch_signature
 from edgekit.compiler.meaning import IntMeaning, integer_input_meanings
@@ -22,10 +23,10 @@ from edgekit.compiler.opset import ensure_opset
 from edgekit.compiler.probes import checked_random, hinted_shapes, real_feeds, refuse_meaningful, second_size
 from edgekit.compiler.simplify import simplify as run_onnxsim
 from edgekit.data.sources import DataSource, batches
-from edgekit.errors import InputError, one_line
+from edgekit.errors import InputError
 from edgekit.hostinfo import library_versions
 from edgekit.models.loader import ModelSource
-from edgekit.models.torchref import TorchReference, flatten_outputs
+from edgekit.models.torchref import TorchReference
 from edgekit.signature import TensorSpec
 
 Log = Callable[[str], None]
@@ -59,9 +60,11 @@ def prepare(build: Build, example_inputs: tuple[Any, ...] | None) -> Prepared:
     feed, varied = _probe_feeds(ref.run, specs, facts, np.random.default_rng(opts.seed), example, say)
     stages: list[dict[str, Any]] = []
     stage_graphs: list[tuple[str, Path, str]] = []
+    reference = ref.reference
     if source.is_torch:
-        output_names, onnx_path, export_info = _export_stage(build, ref.reference, specs, feed, varied,
-                                                             stages, stage_graphs)
+        reference, onnx_path, export_info = _export_stage(build, ref.module, specs, feed, varied, stages,
+                                                          stage_graphs)
+        output_names = reference.output_names
         ref_desc = f"torch {library_versions().get('torch', '?')} eager fp32 ({source.description})"
     else:
         output_names, onnx_path = ref.output_names, ref.path
@@ -70,7 +73,7 @@ def prepare(build: Build, example_inputs: tuple[Any, ...] | None) -> Prepared:
     onnx_path = _at_opset(onnx_path, opts.opset, scratch, say)
     probes = [feed] + ([varied] if varied is not None else [])
     onnx_path = _clean_graph(onnx_path, opts.simplify, probes, scratch, say, stages, stage_graphs)
-    return Prepared(source, specs, output_names, onnx_path, ref.reference, ref_desc, export_info,
+    return Prepared(source, specs, output_names, onnx_path, reference, ref_desc, export_info,
                     stages, facts.shapes, facts.int_high, stage_graphs, ref.path)
 
 
@@ -83,9 +86,12 @@ def _signature(build: Build, example_inputs: tuple[Any, ...] | None
         example_inputs = example_inputs or (None if input_args else source.hf.example)
         dynamic_args = dynamic_args or [DynamicArg(*d) for d in source.hf.dynamic]
     if not source.is_torch:
+        if opts.output_names or opts.pin:
+            raise InputError("--output-names and --pin apply to torch models; an ONNX model's outputs and "
+                             "arguments are fixed in the file")
         return _onnx_signature(source.onnx_path, input_args, dynamic_args), None
     first = _first_record(build.eval_source) if not (example_inputs or input_args) else None
-    names = source.forward_names()
+    names = [n for n in source.forward_names() or [] if n not in dict(opts.pin)] or None
     if first is not None and names and set(first) <= set(names):
         first = {n: first[n] for n in names if n in first}
     if source.kind == "torch.export" and not (example_inputs or input_args or first):
@@ -123,13 +129,15 @@ class _Reference:
     run: Callable[[dict[str, np.ndarray]], Any]
     output_names: list[str]  # known up front for ONNX; a torch model's come from its first run
     path: Path | None = None
+    module: Any = None  # the torch module as exported: pinned arguments applied (compiler/forward.py)
 
 
 def _reference(build: Build, specs: list[TensorSpec]) -> _Reference:
     source = build.source
     if source.is_torch:
-        reference = TorchReference(source.module, [s.name for s in specs])
-        return _Reference(reference, reference.raw, [])
+        module = torch_module(source, [s.name for s in specs], build.opts.pin)
+        reference = TorchReference(module, [s.name for s in specs])
+        return _Reference(reference, reference.raw, [], module=module)
     onnx_path = _named_dims_copy(source.onnx_path, build.scratch, build.say)
     # The named-dims copy differs from the file only in its declared dims, which onnxruntime
     # would otherwise enforce (a dim stored as 0 refuses every real batch).
@@ -137,21 +145,22 @@ def _reference(build: Build, specs: list[TensorSpec]) -> _Reference:
     return _Reference(onnx_reference.run, onnx_reference.run, onnx_reference.output_names, onnx_path)
 
 
-def _export_stage(build: Build, reference: TorchReference, specs: list[TensorSpec], feed: dict[str, np.ndarray],
+def _export_stage(build: Build, module: Any, specs: list[TensorSpec], feed: dict[str, np.ndarray],
                   varied: Any, stages: list[dict[str, Any]], stage_graphs: list[tuple[str, Path, str]]
-                  ) -> tuple[list[str], Path, dict[str, Any]]:
-    """torch → ONNX, checked against eager on the probe feeds; the output names, graph and export record."""
+                  ) -> tuple[TorchReference, Path, dict[str, Any]]:
+    """torch → ONNX, checked against eager on the probe feeds; the named reference, graph and export record."""
     opts, source, say = build.opts, build.source, build.say
-    output_names = _output_names(reference, feed)
-    reference.output_names = output_names
+    names = [s.name for s in specs]
+    module, output_names = named_outputs(source, module, names, opts, feed)
+    reference = TorchReference(module, names, output_names)
     progress.stage(say, "export", f"exporting to ONNX ({opts.exporter})")
-    result = export(source.module, source.kind, specs, feed, varied, output_names, build.scratch, opts.exporter,
+    result = export(module, source.kind, specs, feed, varied, output_names, build.scratch, opts.exporter,
                     opts.opset)
     say(f"exported with the {result.exporter} exporter")
     stages.append({"stage": "export", "against": "torch eager fp32", "passed": True,
                    "detail": f"{result.exporter} exporter; " + "; ".join(result.checks)})
     stage_graphs.append(("export", result.path, f"{result.exporter} exporter"))
-    return output_names, result.path, {"exporter": result.exporter, "attempts": result.attempts}
+    return reference, result.path, {"exporter": result.exporter, "attempts": result.attempts}
 
 
 def _clean_graph(onnx_path: Path, simplify: bool, probes: list[dict[str, np.ndarray]], scratch: Path, say: Log,
@@ -268,15 +277,3 @@ def _program_example(program: Any) -> tuple[Any, ...]:
         raise InputError("the .pt2 program carries no example inputs", note="give --input for each input")
     return tuple(torch.zeros_like(a) if a.is_floating_point() else a for a in args)
 
-
-def _output_names(reference: TorchReference, feed: dict[str, np.ndarray]) -> list[str]:
-    try:
-        names, _ = flatten_outputs(reference.raw(feed))
-    except InputError:
-        raise
-    except Exception as err:  # the user's model failed on its own example: their error, with cause
-        raise InputError(f"the torch model fails on the example input: {type(err).__name__}: "
-                         f"{one_line(err, 300)}") from err
-    if len(set(names)) != len(names):
-        names = [f"output_{i}" for i in range(len(names))]
-    return names

@@ -132,14 +132,33 @@ def text_source(data: Any, source: Any) -> Any:
                       f"text file '{path}' (tokenized with {source.folder.name}'s tokenizer)")
 
 
-def text_records(path: Path, folder: Path, names: list[str]) -> Any:
-    """Records from a text file (one text per line), tokenized with the folder's tokenizer."""
-    import numpy as np
+TEXT_BATCH = 8  # texts tokenized together: the compile's eval and calibration batch size
+
+
+def text_records(path: Path, folder: Path, names: list[str], per_batch: int = TEXT_BATCH) -> Any:
+    """Records from a text file (one text per line), tokenized with the folder's tokenizer.
+
+    Each run of ``per_batch`` texts is padded to its own longest text (not to the file's
+    longest), so consecutive records share a shape and ``batches`` stacks them as one batch;
+    the attention mask marks the padding. A tokenizer without a pad token pads nothing.
+    """
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        encoded = tokenizer(line, return_tensors="np")
-        yield {n: np.asarray(encoded[n][0], dtype=np.int64) for n in names if n in encoded}, None
+    texts = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    pad = getattr(tokenizer, "pad_token", None) is not None
+    for start in range(0, len(texts), per_batch):
+        chunk = texts[start: start + per_batch]
+        if pad:
+            encoded = tokenizer(chunk, padding="longest", return_tensors="np")
+            for row in range(len(chunk)):
+                yield _record(encoded, names, row), None
+        else:
+            for text in chunk:
+                yield _record(tokenizer(text, return_tensors="np"), names, 0), None
+
+
+def _record(encoded: Any, names: list[str], row: int) -> dict[str, Any]:
+    import numpy as np
+
+    return {n: np.asarray(encoded[n][row], dtype=np.int64) for n in names if n in encoded}

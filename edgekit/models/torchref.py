@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -10,12 +11,22 @@ from edgekit.errors import InputError
 
 
 def flatten_outputs(value: Any) -> tuple[list[str], list[Any]]:
-    """Flattens a forward() result the way the ONNX exporters do, with readable names."""
+    """Flattens a forward() result the way the ONNX exporters do, with readable names.
+
+    Dicts, namedtuples and dataclasses are named by their keys/fields (None entries, as in
+    a Hugging Face ``ModelOutput``, are left out); plain tuples and lists by position.
+    """
     if hasattr(value, "detach"):
         return ["output"], [value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    elif isinstance(value, tuple) and hasattr(value, "_fields"):
+        value = dict(zip(value._fields, value))
     if isinstance(value, dict):
         names, leaves = [], []
         for key, item in value.items():
+            if item is None:
+                continue
             sub_names, sub_leaves = flatten_outputs(item)
             names += [str(key) if n == "output" else f"{key}_{n}" for n in sub_names]
             leaves += sub_leaves
@@ -24,7 +35,8 @@ def flatten_outputs(value: Any) -> tuple[list[str], list[Any]]:
         names, leaves = [], []
         for index, item in enumerate(value):
             sub_names, sub_leaves = flatten_outputs(item)
-            names += [f"output_{index}" if n == "output" else f"output_{index}_{n}" for n in sub_names]
+            names += [f"output_{index}" if n == "output" else f"output_{index}_{n.removeprefix('output_')}"
+                      for n in sub_names]
             leaves += sub_leaves
         return names, leaves
     raise InputError(f"the model returned {type(value).__name__}; expected tensors (or tuples/dicts of them)")

@@ -15,6 +15,7 @@ import numpy as np
 from edgekit.data.sources import Batch
 from edgekit.errors import BundleError
 from edgekit.layout import Layout
+from edgekit.onnxtypes import EXOTIC_DTYPES, np_dtype
 from edgekit.parity.compare import GoldenSet, compare
 from edgekit.parity.metrics import ParityRule, rule_for
 from edgekit.parity.user_rule import recorded_rule
@@ -49,7 +50,23 @@ def save_golden(path: Path, golden: GoldenSet, input_names: list[str], output_na
             arrays[f"ref_{i}_{j}"] = np.asarray(outs[name])
         if labels is not None:
             arrays[f"labels_{i}"] = labels
+    exotic = [f"{k}:{a.dtype.name}" for k, a in arrays.items() if a.dtype.name in EXOTIC_DTYPES]
+    if exotic:  # npz keeps ml_dtypes arrays as raw void bytes: record their types to view them back
+        arrays[EXOTIC_KEY] = np.array(exotic)
     np.savez_compressed(path, **arrays)
+
+
+EXOTIC_KEY = "exotic_dtypes"
+
+
+def _typed(data: Any) -> dict[str, np.ndarray]:
+    """The npz arrays, with bfloat16/float8 ones viewed back from raw bytes as their recorded type."""
+    arrays = {k: data[k] for k in data}
+    for entry in arrays.pop(EXOTIC_KEY, np.array([], dtype=str)).tolist():
+        key, _, name = str(entry).rpartition(":")
+        if key in arrays and name in EXOTIC_DTYPES:
+            arrays[key] = arrays[key].view(np_dtype(name))
+    return arrays
 
 
 def load_golden(
@@ -58,7 +75,7 @@ def load_golden(
     """Reads what ``save_golden`` wrote: (batch, reference outputs) pairs."""
     from edgekit.safeio import load_npz
 
-    data = load_npz(path, "golden samples", BundleError)
+    data = _typed(load_npz(path, "golden samples", BundleError))
     pairs = []
     i = 0
     while f"in_{i}_0" in data or (not input_names and f"ref_{i}_0" in data):

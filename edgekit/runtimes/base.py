@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from edgekit.errors import EdgekitError, InputError, one_line
+from edgekit.onnxtypes import np_dtype
 from edgekit.signature import TensorSpec, describe_signature
 
 if TYPE_CHECKING:
@@ -29,7 +30,7 @@ class _InputCheck:
 
     def __init__(self, spec: TensorSpec) -> None:
         self.spec = spec
-        self.dtype = np.dtype(spec.dtype)
+        self.dtype = np_dtype(spec.dtype)  # bfloat16/float8/int4 through ml_dtypes, imported then only
         self.ndim = len(spec.shape)
         self.fixed = tuple((i, d) for i, d in enumerate(spec.shape) if isinstance(d, int))
 

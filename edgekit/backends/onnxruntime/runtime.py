@@ -10,6 +10,7 @@ import numpy as np
 
 from edgekit.deps import module_missing
 from edgekit.errors import InputError
+from edgekit.onnxtypes import EXOTIC, EXOTIC_DTYPES
 from edgekit.runtimes.base import Runtime, check_mode
 from edgekit.signature import TensorSpec
 
@@ -21,9 +22,27 @@ ORT_TYPES = {
     "tensor(bfloat16)": "bfloat16", "tensor(int8)": "int8", "tensor(uint8)": "uint8",
     "tensor(int16)": "int16", "tensor(uint16)": "uint16", "tensor(int32)": "int32",
     "tensor(uint32)": "uint32", "tensor(int64)": "int64", "tensor(uint64)": "uint64",
-    "tensor(bool)": "bool", "tensor(string)": "str",
+    "tensor(bool)": "bool", "tensor(string)": "str", "tensor(float8e4m3fn)": "float8_e4m3fn",
+    "tensor(float8e4m3fnuz)": "float8_e4m3fnuz", "tensor(float8e5m2)": "float8_e5m2",
+    "tensor(float8e5m2fnuz)": "float8_e5m2fnuz",
 }
 INSTALL_HINT = "pip install onnxruntime"
+
+
+def _ort_value(array: np.ndarray) -> Any:
+    """An ml_dtypes array (bfloat16, float8) as the OrtValue onnxruntime accepts for it.
+
+    ``session.run`` refuses numpy arrays of these types ("Numpy_type 256 can't be converted");
+    their bytes are ONNX's own layout, so they go in as raw bytes tagged with the ONNX type.
+    """
+    if array.dtype.name not in EXOTIC_DTYPES:
+        return array
+    import onnx
+    import onnxruntime as ort
+
+    elem = getattr(onnx.TensorProto, next(k for k, v in EXOTIC.items() if v == array.dtype.name))
+    raw = np.ascontiguousarray(array).view(np.uint16 if array.dtype.itemsize == 2 else np.uint8)
+    return ort.OrtValue.ortvalue_from_numpy_with_onnx_type(raw, elem)
 
 
 def probe() -> str | None:
@@ -107,6 +126,8 @@ class OnnxRuntime(Runtime):
                    inputs=bundle.target_inputs(target), outputs=bundle.outputs, mode=mode)
 
     def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if any(a.dtype.name in EXOTIC_DTYPES for a in feed.values()):
+            feed = {n: _ort_value(a) for n, a in feed.items()}
         return dict(zip(self.output_names, self._session.run(self.output_names, feed)))
 
     def _run_many(self, feeds: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:

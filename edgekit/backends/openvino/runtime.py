@@ -16,6 +16,7 @@ import numpy as np
 
 from edgekit.cache import user_cache_dir
 from edgekit.deps import module_missing
+from edgekit.onnxtypes import EXOTIC_DTYPES
 from edgekit.runtimes.base import Runtime, check_mode
 
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ class OpenVinoRuntime(Runtime):
 
     def _run(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         request = self._request()
-        request.infer(feed)
+        request.infer(_ov_feed(feed))
         return self._outputs(request)  # output tensors are reused by the next infer: copies
 
     def _outputs(self, request: Any) -> dict[str, np.ndarray]:
@@ -142,7 +143,7 @@ class OpenVinoRuntime(Runtime):
             for start in range(0, len(feeds), len(self._queue)):
                 chunk = list(zip(self._queue, feeds[start: start + len(self._queue)]))
                 for request, feed in chunk:
-                    request.start_async(feed)
+                    request.start_async(_ov_feed(feed))
                 for request, _ in chunk:
                     request.wait()
                     results.append(self._outputs(request))
@@ -157,3 +158,27 @@ class OpenVinoRuntime(Runtime):
         self._local = threading.local()
         self._queue = None
         self._compiled = None
+
+
+# ml_dtypes type -> OpenVINO element type name. OpenVINO reads a numpy bfloat16 array as the
+# wrong type (and its bf16 tensors expose float16 data), so these go in as raw bits.
+_OV_TYPES = {"bfloat16": "bf16", "float8_e4m3fn": "f8e4m3", "float8_e5m2": "f8e5m2"}
+
+
+def _ov_feed(feed: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The feed, with bfloat16/float8 arrays copied bit for bit into OpenVINO tensors of their type."""
+    if not any(a.dtype.name in EXOTIC_DTYPES for a in feed.values()):
+        return feed
+    import openvino as ov
+
+    out: dict[str, Any] = {}
+    for name, array in feed.items():
+        kind = _OV_TYPES.get(array.dtype.name)
+        if kind is None:
+            out[name] = array
+            continue
+        tensor = ov.Tensor(getattr(ov.Type, kind), ov.Shape(list(array.shape)))
+        bits = np.uint16 if array.dtype.itemsize == 2 else np.uint8
+        tensor.data.view(bits)[...] = np.ascontiguousarray(array).view(bits)
+        out[name] = tensor
+    return out
