@@ -26,8 +26,6 @@ from pathlib import Path
 
 import numpy as np
 
-from edgekit.compiler.quantize import _Reader, feeds_fingerprint
-
 log = logging.getLogger("edgekit.compiler.calibcache")
 Feed = dict[str, np.ndarray]
 HISTOGRAM_CHUNK_BATCHES = 2  # batches per collect_data call for entropy/percentile (memory bound)
@@ -59,11 +57,12 @@ def model_hash(path: Path) -> str:
     return _HASHES[key]
 
 
-def ranges_file(source: Path, feeds: list[Feed], method: str, cache_dir: Path,
+def ranges_file(source: Path, feeds: list[Feed], fingerprint: str, method: str, cache_dir: Path,
                 large: bool = False) -> Path:
-    """A ``save_tensors_data`` file of ``source``'s float activation ranges on ``feeds``,
-    computed on the first call for this (graph, data, method) and reused afterwards."""
-    key = (model_hash(source), feeds_fingerprint(feeds), method)
+    """A ``save_tensors_data`` file of ``source``'s float activation ranges on ``feeds``
+    (``fingerprint``: quantize.feeds_fingerprint of them), computed on the first call for this
+    (graph, data, method) and reused afterwards."""
+    key = (model_hash(source), fingerprint, method)
     cached = _CACHE.get(key)
     if cached is not None and cached.is_file():
         STATS.reuses += 1
@@ -89,14 +88,21 @@ def _calibrate(source: Path, feeds: list[Feed], method: str, out: Path, large: b
     calibrate_method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                         "percentile": CalibrationMethod.Percentile}[method]
     chunk = len(feeds) if calibrate_method == CalibrationMethod.MinMax else HISTOGRAM_CHUNK_BATCHES
-    reader_type = type("Reader", (_Reader, CalibrationDataReader), {})
+
+    class Reader(CalibrationDataReader):
+        def __init__(self, chunk: list[Feed]) -> None:
+            self._feeds = iter(chunk)
+
+        def get_next(self) -> Feed | None:
+            return next(self._feeds, None)
+
     with tempfile.TemporaryDirectory(prefix="edgekit-calib-", dir=out.parent) as tmp, \
             contextlib.redirect_stdout(sys.stderr):
         # op_types None: every float tensor, so that any recipe's op scope finds its ranges.
         calibrator = create_calibrator(source, None, augmented_model_path=str(Path(tmp) / "augmented.onnx"),
                                        calibrate_method=calibrate_method, use_external_data_format=large)
         for start in range(0, max(len(feeds), 1), max(chunk, 1)):
-            calibrator.collect_data(reader_type(feeds[start:start + chunk], False))
+            calibrator.collect_data(Reader(feeds[start:start + chunk]))
         ranges = calibrator.compute_data()
         del calibrator
     if not isinstance(ranges, TensorsData):

@@ -120,8 +120,8 @@ def quantize(fp32: Path, out: Path, precision: str, config: QuantConfig, calib: 
             from edgekit.compiler import calibcache
 
             reader = type("Reader", (_Reader, CalibrationDataReader), {})(calib, show_progress)
-            cached = calibcache.ranges_file(fp32, calib, config.method, scratch / "calib-cache", large) \
-                if calib_cache else None
+            cached = calibcache.ranges_file(fp32, calib, feeds_fingerprint(calib), config.method,
+                                            scratch / "calib-cache", large) if calib_cache else None
             quantize_static(
                 str(fp32), str(out), None if cached else reader, quant_format=QuantFormat.QDQ,
                 calibration_cache_path=None if cached is None else str(cached),
