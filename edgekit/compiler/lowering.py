@@ -8,6 +8,7 @@ until parity passes or the fallback budget is spent.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -22,11 +23,19 @@ from edgekit.compiler.inputs import random_feed
 from edgekit.compiler.paritydata import ParityData
 from edgekit.compiler.prepare import Prepared
 from edgekit.compiler.prequant import no_node_reason
-from edgekit.compiler.qguard import Attempt, quantize_checked, raise_opset, recipe_name, subgraph_compute_nodes
+from edgekit.compiler.qguard import (
+    Attempt,
+    graph_problem,
+    quantize_checked,
+    raise_opset,
+    recipe_name,
+    subgraph_compute_nodes,
+)
 from edgekit.compiler.quantize import (
     MIN_CALIB_SAMPLES,
     QuantConfig,
     QuantResult,
+    dynamic_ops,
     feeds_fingerprint,
     preprocess,
     quantize,
@@ -34,6 +43,7 @@ from edgekit.compiler.quantize import (
 )
 from edgekit.compiler.recipes import DEFAULT_TIME_BUDGET_S, SearchResult, Tried, report_key, search
 from edgekit.compiler.sensitivity import node_errors
+from edgekit.compiler.subgraphs import dynamic_quantized, has_subgraphs, quantize_if_branches
 from edgekit.data.sources import DataSource, batches
 from edgekit.errors import EdgekitError, InputError, one_line
 from edgekit.parity.compare import compare
@@ -88,7 +98,26 @@ class _Quantizer:
         return self.calib[0] if self.calib else None
 
     def __call__(self, src: Path, dst: Path, cfg: QuantConfig, progress: bool = False) -> QuantResult:
-        return quantize(src, dst, self.precision, cfg, self.calib, self.scratch, show_progress=progress)
+        result = quantize(src, dst, self.precision, cfg, self.calib, self.scratch, show_progress=progress)
+        if self.precision == Precision.INT8 and self.branches:
+            self._branches(src, result, cfg)
+        elif self.precision == Precision.INT8_DYNAMIC and self.branches:
+            result.quantized_nodes += dynamic_quantized(src, result.path, dynamic_ops(cfg))
+        return result
+
+    @functools.cached_property
+    def branches(self) -> bool:
+        return has_subgraphs(self.source)
+
+    def _branches(self, src: Path, result: QuantResult, cfg: QuantConfig) -> None:
+        """Static int8 inside If branches (compiler/subgraphs.py), with the same recipe."""
+        def branch(path: Path, out: Path, feeds: list[Feed]) -> Path:
+            return quantize(path, out, Precision.INT8, cfg, feeds, self.scratch).path
+
+        inside = quantize_if_branches(src, result.path, tuple(cfg.op_types), self.calib, self.scratch, branch,
+                                      lambda p: graph_problem(p, self.probe))
+        result.quantized_nodes += inside.quantized
+        result.notes += inside.notes()
 
     def checked(self, name: str, cfg: QuantConfig, progress: bool = False,
                 precision: str | None = None) -> tuple[QuantResult, QuantConfig, list[Attempt]]:
@@ -149,7 +178,8 @@ def lower(fp32: Path, precision: str, config: QuantConfig, calib: list[Feed], ca
     return Lowered(state.result.path, state.result, summary, state.history, state.report, recipe=state.label,
                    attempts=state.attempts, search=state.searched,
                    recipe_float_nodes=[n for n in state.excluded[:state.start_excluded] if n not in user_excluded],
-                   subgraph_float_nodes=subgraph_compute_nodes(source) if precision in INT8_PRECISIONS else [])
+                   subgraph_float_nodes=[n for n in subgraph_compute_nodes(source) if n not in
+                                         state.result.quantized_nodes] if precision in INT8_PRECISIONS else [])
 
 
 def _source(fp32: Path, precision: str, scratch: Path, notes: list[str]) -> Path:

@@ -139,7 +139,7 @@ def quantize(fp32: Path, out: Path, precision: str, config: QuantConfig, calib: 
             ops = dynamic_ops(config)
             quantize_dynamic(str(fp32), str(out), op_types_to_quantize=list(ops), per_channel=False,
                              weight_type=QuantType.QInt8, nodes_to_exclude=list(config.exclude),
-                             use_external_data_format=large)
+                             use_external_data_format=large, extra_options={"EnableSubgraph": True})
         else:
             raise InputError(f"unknown precision '{precision}'", note=f"choose from: {', '.join(PRECISIONS)}")
     quantized, left = _node_summary(fp32, out, ops, precision)
