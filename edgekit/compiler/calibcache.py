@@ -44,8 +44,20 @@ _CACHE: dict[tuple[str, str, str], Path] = {}
 _HASHES: dict[tuple[str, int, int], str] = {}
 
 
-def model_hash(path: Path) -> str:
-    """sha256 of the graph file, memoised by (path, size, mtime): the search hashes it per recipe."""
+def model_hash(path: Path, large: bool = False) -> str:
+    """sha256 of the graph file and, for ``large`` graphs, of its external weight files."""
+    files = [path]
+    if large:
+        import onnx
+
+        model = onnx.load(str(path), load_external_data=False)
+        files += sorted({path.parent / e.value for t in model.graph.initializer for e in t.external_data
+                         if e.key == "location"})
+    return hashlib.sha256("".join(_file_hash(f) for f in files).encode()).hexdigest()
+
+
+def _file_hash(path: Path) -> str:
+    """sha256 of one file, memoised by (path, size, mtime): the search hashes it per recipe."""
     stat = path.stat()
     key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
     if key not in _HASHES:
@@ -62,7 +74,7 @@ def ranges_file(source: Path, feeds: list[Feed], fingerprint: str, method: str, 
     """A ``save_tensors_data`` file of ``source``'s float activation ranges on ``feeds``
     (``fingerprint``: quantize.feeds_fingerprint of them), computed on the first call for this
     (graph, data, method) and reused afterwards."""
-    key = (model_hash(source), fingerprint, method)
+    key = (model_hash(source, large), fingerprint, method)
     cached = _CACHE.get(key)
     if cached is not None and cached.is_file():
         STATS.reuses += 1
