@@ -8,6 +8,7 @@ written below, random-init weights, BatchNorm statistics from digits images upsa
 times ``edgekit compile --precision int8`` per target in a child process (search included).
 ``--src`` runs the edgekit source tree found there instead (a checkout of an older commit:
 before/after figures with the same model files). Prints one line per target and the load.
+``--quantize-only`` times one recipe's quantization with and without compiler/calibcache.
 """
 
 from __future__ import annotations
@@ -98,13 +99,45 @@ def compile_seconds(src: Path, model: Path, calib: Path, evals: Path, target: st
             "progress": progress[-12:]}
 
 
+def quantize_seconds(model: Path, calib: Path, work: Path) -> dict:
+    """One minmax recipe quantized three ways in this process: onnxruntime calibrating itself (as
+    every recipe did before compiler/calibcache), the first cached call (calibrates), a second
+    recipe on the cached ranges."""
+    from dataclasses import replace
+
+    from edgekit.compiler import calibcache
+    from edgekit.compiler.options import QuantConfig
+    from edgekit.compiler.quantize import preprocess, quantize
+
+    scratch = work / "quantize-only"
+    scratch.mkdir(exist_ok=True)
+    source, _ = preprocess(model, scratch)
+    with np.load(calib) as data:
+        images = data["image"]
+    feeds = [{"image": images[i:i + 8]} for i in range(0, len(images), 8)]
+    config, found = QuantConfig(), {}
+    for label, cfg, cached in (("onnxruntime calibrates (before)", config, False),
+                               ("cached: first recipe (calibrates once)", config, True),
+                               ("cached: another recipe (reuses)", replace(config, symmetric_activations=True), True)):
+        began = time.monotonic()
+        quantize(source, scratch / "q.onnx", "int8", cfg, feeds, scratch, calib_cache=cached)
+        found[label] = round(time.monotonic() - began, 1)
+    found["calibrations"] = calibcache.STATS.calibrations
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", default="cpu,intel-cpu")
     parser.add_argument("--src", type=Path, default=Path(__file__).resolve().parents[1])
     parser.add_argument("--work", type=Path, default=Path("/tmp/edgekit-resnet50"))
+    parser.add_argument("--quantize-only", action="store_true",
+                        help="time one recipe's quantization with and without the calibration cache")
     args = parser.parse_args()
     model, calib, evals = prepare(args.work)
+    if args.quantize_only:
+        sys.stdout.write(json.dumps({**quantize_seconds(model, calib, args.work), "load": os.getloadavg()[0]}) + "\n")
+        return
     for target in args.targets.split(","):
         load = os.getloadavg()[0]
         row = compile_seconds(args.src.resolve(), model, calib, evals, target, args.work / f"out-{target}.edgekit")
