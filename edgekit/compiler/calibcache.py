@@ -44,6 +44,16 @@ _CACHE: dict[tuple[str, str, str], Path] = {}
 _HASHES: dict[tuple[str, int, int], str] = {}
 
 
+def supported() -> bool:
+    """Whether this onnxruntime's ``quantize_static`` reads saved ranges (``calibration_cache_path``);
+    older ones calibrate for every recipe, as before."""
+    import inspect
+
+    from onnxruntime.quantization import quantize_static
+
+    return "calibration_cache_path" in inspect.signature(quantize_static).parameters
+
+
 def model_hash(path: Path, large: bool = False) -> str:
     """sha256 of the graph file and, for ``large`` graphs, of its external weight files."""
     files = [path]

@@ -121,10 +121,11 @@ def quantize(fp32: Path, out: Path, precision: str, config: QuantConfig, calib: 
 
             reader = type("Reader", (_Reader, CalibrationDataReader), {})(calib, show_progress)
             cached = calibcache.ranges_file(fp32, calib, feeds_fingerprint(calib), config.method,
-                                            scratch / "calib-cache", large) if calib_cache else None
+                                            scratch / "calib-cache", large) \
+                if calib_cache and calibcache.supported() else None
             quantize_static(
                 str(fp32), str(out), None if cached else reader, quant_format=QuantFormat.QDQ,
-                calibration_cache_path=None if cached is None else str(cached),
+                **({} if cached is None else {"calibration_cache_path": str(cached)}),
                 op_types_to_quantize=list(config.op_types), per_channel=config.per_channel,
                 activation_type=QuantType.QInt8 if config.symmetric_activations else QuantType.QUInt8,
                 weight_type=QuantType.QInt8, nodes_to_exclude=list(config.exclude),
