@@ -23,19 +23,11 @@ from edgekit.compiler.inputs import random_feed
 from edgekit.compiler.paritydata import ParityData
 from edgekit.compiler.prepare import Prepared
 from edgekit.compiler.prequant import no_node_reason
-from edgekit.compiler.qguard import (
-    Attempt,
-    graph_problem,
-    quantize_checked,
-    raise_opset,
-    recipe_name,
-    subgraph_compute_nodes,
-)
+from edgekit.compiler.qguard import Attempt, quantize_checked, raise_opset, recipe_name, subgraph_compute_nodes
 from edgekit.compiler.quantize import (
     MIN_CALIB_SAMPLES,
     QuantConfig,
     QuantResult,
-    dynamic_ops,
     feeds_fingerprint,
     preprocess,
     quantize,
@@ -43,7 +35,7 @@ from edgekit.compiler.quantize import (
 )
 from edgekit.compiler.recipes import DEFAULT_TIME_BUDGET_S, SearchResult, Tried, report_key, search
 from edgekit.compiler.sensitivity import node_errors
-from edgekit.compiler.subgraphs import dynamic_quantized, has_subgraphs, quantize_if_branches
+from edgekit.compiler.subgraphs import has_subgraphs, quantize_inside
 from edgekit.data.sources import DataSource, batches
 from edgekit.errors import EdgekitError, InputError, one_line
 from edgekit.parity.compare import compare
@@ -99,25 +91,13 @@ class _Quantizer:
 
     def __call__(self, src: Path, dst: Path, cfg: QuantConfig, progress: bool = False) -> QuantResult:
         result = quantize(src, dst, self.precision, cfg, self.calib, self.scratch, show_progress=progress)
-        if self.precision == Precision.INT8 and self.branches:
-            self._branches(src, result, cfg)
-        elif self.precision == Precision.INT8_DYNAMIC and self.branches:
-            result.quantized_nodes += dynamic_quantized(src, result.path, dynamic_ops(cfg))
+        if self.branches:  # compute inside If/Loop/Scan bodies (compiler/subgraphs.py)
+            quantize_inside(src, result, self.precision, cfg, self.calib, self.scratch, self.probe)
         return result
 
     @functools.cached_property
     def branches(self) -> bool:
         return has_subgraphs(self.source)
-
-    def _branches(self, src: Path, result: QuantResult, cfg: QuantConfig) -> None:
-        """Static int8 inside If branches (compiler/subgraphs.py), with the same recipe."""
-        def branch(path: Path, out: Path, feeds: list[Feed]) -> Path:
-            return quantize(path, out, Precision.INT8, cfg, feeds, self.scratch).path
-
-        inside = quantize_if_branches(src, result.path, tuple(cfg.op_types), self.calib, self.scratch, branch,
-                                      lambda p: graph_problem(p, self.probe))
-        result.quantized_nodes += inside.quantized
-        result.notes += inside.notes()
 
     def checked(self, name: str, cfg: QuantConfig, progress: bool = False,
                 precision: str | None = None) -> tuple[QuantResult, QuantConfig, list[Attempt]]:

@@ -225,3 +225,27 @@ def dynamic_quantized(before: Path, after: Path, ops: tuple[str, ...]) -> list[s
     walk(onnx.load(str(after), load_external_data=False).graph, "", found_after)
     return [f"{where}/{name}" for where, names in found_before.items() if where in found_after
             for name in sorted(names) if name not in found_after[where]]
+
+
+def quantize_inside(src: Path, result: Any, precision: str, cfg: Any, calib: list[Feed], scratch: Path,
+                    probe: Feed | None) -> None:
+    """Adds the compute quantized inside bodies to ``result`` (a quantize.QuantResult of ``src``):
+    static int8 through ``quantize_if_branches`` with the same recipe; int8-dynamic counts what
+    onnxruntime's ``EnableSubgraph`` replaced."""
+    from edgekit.compiler.qguard import graph_problem
+    from edgekit.compiler.quantize import dynamic_ops, quantize
+    from edgekit.precision import Precision
+
+    if precision == Precision.INT8_DYNAMIC:
+        result.quantized_nodes += dynamic_quantized(src, result.path, dynamic_ops(cfg))
+        return
+    if precision != Precision.INT8:
+        return
+
+    def branch(path: Path, out: Path, feeds: list[Feed]) -> Path:
+        return quantize(path, out, Precision.INT8, cfg, feeds, scratch).path
+
+    inside = quantize_if_branches(src, result.path, tuple(cfg.op_types), calib, scratch, branch,
+                                  lambda p: graph_problem(p, probe))
+    result.quantized_nodes += inside.quantized
+    result.notes += inside.notes()
