@@ -80,3 +80,19 @@ def test_int8_dynamic_quantizes_inside_if_branches_and_says_so(tmp_path) -> None
         assert "MatMulInteger" in {n.op_type for n in attr.g.node}, attr.name
     assert "branch.else_branch/else_matmul" in art.manifest["quantization"]["quantized_nodes"]
     assert not any("stayed float" in n or "quantized no node" in n for n in art.parity.notes), art.parity.notes
+
+
+def test_search_never_keeps_a_recipe_that_quantizes_nothing(tmp_path) -> None:
+    """The default rule misses on this random-weight model, so the recipe search runs. A quantizer
+    that leaves every If branch in float (NNCF, when installed) scores zero error on a float
+    graph; such a row is marked, not ranked, and the kept recipe quantizes both branches."""
+    _if_model(tmp_path / "if.onnx")
+    _data(tmp_path / "calib.npz", 0)
+    _data(tmp_path / "eval.npz", 1)
+    art = edgekit.compile(str(tmp_path / "if.onnx"), precision="int8", calibration=tmp_path / "calib.npz",
+                          eval_data=tmp_path / "eval.npz", out=tmp_path / "s.edgekit", simplify=False)
+    q = art.manifest["quantization"]
+    assert any(n.startswith("branch.") for n in q["quantized_nodes"]), q["quantized_nodes"]
+    assert q.get("recipes"), "the search did not run"
+    for row in q["recipes"]:
+        assert row["calib_error"] != 0.0 or row["error"], row

@@ -214,7 +214,10 @@ def _try(cand: Candidate, i: int, quantize: Callable[[QuantConfig, str], tuple[Q
             tried.result, tried.config = _nncf(source, calib), cand.config
         else:
             tried.result, tried.config = quantize(cand.config, f"recipe{i + 1}")
-        tried.calib_error = scorer(refs, run_outputs(tried.result.path, calib))
+        if not tried.result.quantized_nodes:  # a float graph has no error to rank: it is no int8 recipe
+            tried.error, tried.result = "quantized no node", None
+        else:
+            tried.calib_error = scorer(refs, run_outputs(tried.result.path, calib))
     except EdgekitError as err:  # QuantizationError: no valid graph for this recipe
         tried.error = one_line(err.message, 200)
     except Exception as err:  # a scorer or onnxruntime failure on one candidate must not end the search
