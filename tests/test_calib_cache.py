@@ -69,3 +69,41 @@ def test_recipes_sharing_a_method_calibrate_once(tmp_path, digits_conv) -> None:
     # Other calibration data is another key: a cache hit there would be wrong ranges.
     quantize(source, tmp_path / "o.onnx", "int8", base, [{"image": f["image"] * 2} for f in feeds], tmp_path)
     assert calibcache.STATS.calibrations == 3
+
+
+def test_search_stops_at_a_clearly_better_recipe_that_passes(tmp_path, digits_conv, digits_data) -> None:
+    """The configured recipe (per-tensor weights, every op quantized) fails a strict rule; the first
+    candidate that cuts the calibration error 4x (per-channel weights) and passes on eval ends the
+    search at once instead of after every recipe (issue 15: fast to find)."""
+    from edgekit.backends.onnxruntime.runtime import OnnxRuntime
+    from edgekit.compiler.recipes import Tried, all_ops, candidates, search
+    from edgekit.data.sources import Batch
+    from edgekit.parity.compare import compare
+    from edgekit.parity.metrics import rule_for
+
+    source, feeds = digits_conv
+    with np.load(digits_data["test"]) as d:
+        evals = [Batch({"image": d["image"][i:i + 60]}, None, 60) for i in range(0, 120, 60)]
+    reference = OnnxRuntime(source).run
+    rule = rule_for("int8", min_mean_cosine=0.9998)  # the configured recipe: 0.99966
+
+    def check(path):
+        names = [o.name for o in onnx.load(str(path)).graph.output]
+        return compare(reference, OnnxRuntime(path).run, iter(evals), names, "int8", rule, data_description="test",
+                       reference_description="fp32", candidate_description="int8")
+
+    def quantize_recipe(cfg, tag):
+        return quantize(source, tmp_path / f"{tag}.onnx", "int8", cfg, feeds, tmp_path), cfg
+
+    calibcache.clear()
+    bad = QuantConfig(per_channel=False, op_types=all_ops(), method="entropy")
+    base_result, _ = quantize_recipe(bad, "base")
+    base_report = check(base_result.path)
+    assert not base_report.passed, base_report.summary()
+    base = Tried("as configured", result=base_result, config=bad, report=base_report)
+    found = search(source, base, feeds, quantize_recipe, check, lambda line: None, time_budget_s=300)
+    rows = [t.to_dict() for t in found.table]
+    assert found.winner is not base and found.winner.eval_passed, rows
+    assert found.winner.calib_error <= 0.25 * base.calib_error and "passed on eval after" in found.stopped, rows
+    assert len(found.table) - 1 < len(candidates(source, bad)), rows  # stopped before the last recipe
+    assert calibcache.STATS.calibrations <= 2  # entropy once (+ percentile if it came before the stop)
