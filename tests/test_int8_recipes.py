@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 import edgekit
+from edgekit.compiler import calibcache
 from edgekit.compiler.options import QuantConfig
 from edgekit.compiler.recipes import candidates, default_score
 from examples.digits.model import pretrained
@@ -22,6 +23,7 @@ def test_outlier_calibration_searches_recipes_and_never_ends_worse(tmp_path, dig
     images[5, 0, 3, 3] = 300.0
     calib = tmp_path / "calib.npz"
     np.savez(calib, image=images)
+    calibcache.clear()
     art = edgekit.compile(pretrained(), (torch.zeros(1, 1, 8, 8),), dynamic=["image:0"], precision="int8",
                           calibration=calib, eval_data=digits_data["test"], out=tmp_path / "o.edgekit")
     q = art.manifest["quantization"]
@@ -37,6 +39,9 @@ def test_outlier_calibration_searches_recipes_and_never_ends_worse(tmp_path, dig
     kept = min(m.mean_cosine for m in art.parity.outputs)
     assert kept >= first["mean_cosine"] and kept > 0.5, (kept, first)
     assert any(n.startswith("recipe search tried") for n in art.parity.notes)
+    # Calibration once per method (compiler/calibcache): the minmax recipes, qguard retries and
+    # fallback rounds all reuse the first calibration; percentile and entropy add one each at most.
+    assert calibcache.STATS.calibrations <= 3 and calibcache.STATS.reuses >= 3, calibcache.STATS
 
 
 def test_candidates_and_default_score(tmp_path) -> None:

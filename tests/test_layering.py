@@ -22,6 +22,7 @@ LAYERS: dict[str, int] = {
     "edgekit.compiler": 6, "edgekit.compiler.bf16": 6, "edgekit.compiler.payoff": 6,
     # int8 robustness (issue 15): checked quantization, recipe search, the optional NNCF quantizer
     "edgekit.compiler.qguard": 6, "edgekit.compiler.recipes": 6, "edgekit.compiler.nncf_quant": 6,
+    "edgekit.compiler.calibcache": 6, "edgekit.compiler.subgraphs": 6,
     # models from the wild (issue 14): input probes, integer-input meaning, backend-error guard,
     # pre-quantized graphs, constant control flow, all compile-time
     "edgekit.compiler.probes": 6, "edgekit.compiler.meaning": 6, "edgekit.compiler.guard": 6,

@@ -8,6 +8,7 @@ until parity passes or the fallback budget is spent.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -34,6 +35,7 @@ from edgekit.compiler.quantize import (
 )
 from edgekit.compiler.recipes import DEFAULT_TIME_BUDGET_S, SearchResult, Tried, report_key, search
 from edgekit.compiler.sensitivity import node_errors
+from edgekit.compiler.subgraphs import has_subgraphs, quantize_inside
 from edgekit.data.sources import DataSource, batches
 from edgekit.errors import EdgekitError, InputError, one_line
 from edgekit.parity.compare import compare
@@ -102,7 +104,14 @@ class _Quantizer:
         return self.calib[0] if self.calib else None
 
     def __call__(self, src: Path, dst: Path, cfg: QuantConfig, progress: bool = False) -> QuantResult:
-        return quantize(src, dst, self.precision, cfg, self.calib, self.scratch, show_progress=progress)
+        result = quantize(src, dst, self.precision, cfg, self.calib, self.scratch, show_progress=progress)
+        if self.branches:  # compute inside If/Loop/Scan bodies (compiler/subgraphs.py)
+            quantize_inside(src, result, self.precision, cfg, self.calib, self.scratch, self.probe)
+        return result
+
+    @functools.cached_property
+    def branches(self) -> bool:
+        return has_subgraphs(self.source)
 
     def checked(self, name: str, cfg: QuantConfig, progress: bool = False,
                 precision: str | None = None) -> tuple[QuantResult, QuantConfig, list[Attempt]]:
@@ -164,7 +173,8 @@ def lower(job: LowerJob, check: Callable[[Path], ParityReport], scratch: Path, s
     return Lowered(state.result.path, state.result, summary, state.history, state.report, recipe=state.label,
                    attempts=state.attempts, search=state.searched,
                    recipe_float_nodes=[n for n in state.excluded[:state.start_excluded] if n not in user_excluded],
-                   subgraph_float_nodes=subgraph_compute_nodes(source) if precision in INT8_PRECISIONS else [])
+                   subgraph_float_nodes=[n for n in subgraph_compute_nodes(source) if n not in
+                                         state.result.quantized_nodes] if precision in INT8_PRECISIONS else [])
 
 
 def _source(fp32: Path, precision: str, scratch: Path, notes: list[str]) -> Path:

@@ -98,8 +98,12 @@ class _Reader:
 
 
 def quantize(fp32: Path, out: Path, precision: str, config: QuantConfig, calib: list[Feed],
-             scratch: Path, show_progress: bool = False) -> QuantResult:
-    """Writes the ``precision`` version of ``fp32`` (already pre-processed for int8) to ``out``."""
+             scratch: Path, show_progress: bool = False, calib_cache: bool = True) -> QuantResult:
+    """Writes the ``precision`` version of ``fp32`` (already pre-processed for int8) to ``out``.
+
+    int8 reads its activation ranges from ``calibcache`` (computed once per graph, data and
+    method for every recipe); ``calib_cache=False`` lets onnxruntime calibrate itself.
+    """
     large = onnxio.uses_external_data(fp32)
     if precision == Precision.FP16:
         return _fp16(fp32, out)
@@ -109,9 +113,15 @@ def quantize(fp32: Path, out: Path, precision: str, config: QuantConfig, calib: 
         if precision == Precision.INT8:
             from onnxruntime.quantization import CalibrationDataReader
 
+            from edgekit.compiler import calibcache
+
             reader = type("Reader", (_Reader, CalibrationDataReader), {})(calib, show_progress)
+            cached = calibcache.ranges_file(fp32, calib, feeds_fingerprint(calib), config.method,
+                                            scratch / "calib-cache", large) \
+                if calib_cache and calibcache.supported() else None
             quantize_static(
-                str(fp32), str(out), reader, quant_format=QuantFormat.QDQ,
+                str(fp32), str(out), None if cached else reader, quant_format=QuantFormat.QDQ,
+                **({} if cached is None else {"calibration_cache_path": str(cached)}),
                 op_types_to_quantize=list(config.op_types), per_channel=config.per_channel,
                 activation_type=QuantType.QInt8 if config.symmetric_activations else QuantType.QUInt8,
                 weight_type=QuantType.QInt8, nodes_to_exclude=list(config.exclude),
@@ -126,7 +136,7 @@ def quantize(fp32: Path, out: Path, precision: str, config: QuantConfig, calib: 
             ops = dynamic_ops(config)
             quantize_dynamic(str(fp32), str(out), op_types_to_quantize=list(ops), per_channel=False,
                              weight_type=QuantType.QInt8, nodes_to_exclude=list(config.exclude),
-                             use_external_data_format=large)
+                             use_external_data_format=large, extra_options={"EnableSubgraph": True})
         else:
             raise InputError(f"unknown precision '{precision}'", note=f"choose from: {', '.join(PRECISIONS)}")
     quantized, left = _node_summary(fp32, out, ops, precision)

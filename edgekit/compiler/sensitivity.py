@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -44,43 +45,74 @@ def channel_error(ref: list[np.ndarray], got: list[np.ndarray]) -> float:
     differ in shape (variable sequence lengths put time on axis 1), each sample is scored
     on its own and the scores are averaged.
     """
-    if any(r.shape != g.shape for r, g in zip(ref, got)):
-        return 1.0
-    if len({_channels(r) for r in ref}) > 1:
-        return float(np.mean([_pooled_error([r], [g]) for r, g in zip(ref, got)]))
-    return _pooled_error(ref, got)
+    acc = _ErrorAccumulator()
+    for r, g in zip(ref, got):
+        acc.add(r, g)
+    return acc.error()
+
+
+class _ErrorAccumulator:
+    """``channel_error`` one sample at a time: sums per channel, not the tensors (a 224×224
+    CNN's activations over the calibration batches do not fit in memory as float64 lists)."""
+
+    def __init__(self) -> None:
+        self.noise: np.ndarray | float = 0.0
+        self.signal: np.ndarray | float = 0.0
+        self.per_sample: list[float] = []
+        self.channels: set[int] = set()
+        self.mismatch = False
+
+    def add(self, r: np.ndarray, g: np.ndarray) -> None:
+        if r.shape != g.shape:
+            self.mismatch = True
+            return
+        r, g = np.asarray(r, np.float64), np.asarray(g, np.float64)
+        axes = tuple(i for i in range(r.ndim) if i != 1) if r.ndim >= 2 else None
+        noise, signal = np.atleast_1d(((r - g) ** 2).sum(axis=axes)), np.atleast_1d((r ** 2).sum(axis=axes))
+        self.per_sample.append(_ratio(noise, signal))
+        self.channels.add(_channels(r))
+        if len(self.channels) == 1:
+            self.noise, self.signal = self.noise + noise, self.signal + signal
+
+    def error(self) -> float:
+        if self.mismatch:
+            return 1.0
+        if len(self.channels) > 1:
+            return float(np.mean(self.per_sample))
+        return _ratio(np.atleast_1d(self.noise), np.atleast_1d(self.signal))
 
 
 def _channels(r: np.ndarray) -> int:
     return int(r.shape[1]) if r.ndim >= 2 else 1
 
 
-def _pooled_error(ref: list[np.ndarray], got: list[np.ndarray]) -> float:
-    noise: np.ndarray | float = 0.0
-    signal: np.ndarray | float = 0.0
-    for r, g in zip(ref, got):
-        axes = tuple(i for i in range(r.ndim) if i != 1) if r.ndim >= 2 else None
-        noise = noise + ((r - g) ** 2).sum(axis=axes)
-        signal = signal + (r ** 2).sum(axis=axes)
-    noise, signal = np.atleast_1d(noise), np.atleast_1d(signal)
+def _ratio(noise: np.ndarray, signal: np.ndarray) -> float:
     ratio = np.where(signal > 1e-20, noise / np.maximum(signal, 1e-20), np.where(noise > 1e-20, 1.0, 0.0))
     return float(np.minimum(ratio, 1.0).mean())
 
 
-def _values(model: onnx.ModelProto, path: Path, feeds: list[Feed], names: list[str]) -> dict[str, list[np.ndarray]]:
+def _session(model: onnx.ModelProto, path: Path, names: list[str]) -> tuple[Any, list[str]]:
     graph_inputs = {i.name for i in model.graph.input}
     inits = {t.name for t in model.graph.initializer}
     wanted = [n for n in names if n not in inits and n not in graph_inputs]
     onnx.save_model(expose(model, wanted), str(path))
-    session = create_session(path, session_options(level="none"))
-    found: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    return create_session(path, session_options(level="none")), wanted
+
+
+def _errors(fmodel: onnx.ModelProto, qmodel: onnx.ModelProto, feeds: list[Feed], scratch: Path,
+            comparisons: set[tuple[str, str]]) -> dict[tuple[str, str], float]:
+    """``channel_error`` of each (float tensor, quantized tensor) pair, feed by feed."""
+    fsession, fwanted = _session(fmodel, scratch / "sens-float.onnx", sorted({f for f, _ in comparisons}))
+    qsession, qwanted = _session(qmodel, scratch / "sens-quant.onnx", sorted({q for _, q in comparisons}))
+    accs = {c: _ErrorAccumulator() for c in comparisons}
     for feed in feeds:
-        for name in names:
-            if name in graph_inputs:
-                found[name].append(np.asarray(feed[name], np.float64))
-        for name, value in zip(wanted, session.run(wanted, feed)):
-            found[name].append(np.asarray(value, dtype=np.float64))
-    return found
+        fvals = {**feed, **dict(zip(fwanted, fsession.run(fwanted, feed)))}
+        qvals = {**feed, **dict(zip(qwanted, qsession.run(qwanted, feed)))}
+        for (f, q), acc in accs.items():
+            if f in fvals and q in qvals:  # an initializer has no error to measure
+                acc.add(fvals[f], qvals[q])
+        del fvals, qvals
+    return {c: acc.error() for c, acc in accs.items()}
 
 
 def node_errors(float_path: Path, quant_path: Path, nodes: list[str], feeds: list[Feed],
@@ -112,16 +144,14 @@ def node_errors(float_path: Path, quant_path: Path, nodes: list[str], feeds: lis
         computes.append((name, fn.op_type, fn.input[0], q_in, fn.output[0]))
     if not computes:
         return []
-    f_names = sorted({c[2] for c in computes} | {c[4] for c in computes} | {t for t, _ in pairs})
-    q_names = sorted({c[3] for c in computes} | {c[4] for c in computes} | {t for t, _ in pairs}
-                     | {d for _, d in pairs})
-    fvals = _values(fmodel, scratch / "sens-float.onnx", feeds, f_names)
-    qvals = _values(qmodel, scratch / "sens-quant.onnx", feeds, q_names)
+    comparisons = ({(t, d) for t, d in pairs} | {(t, t) for t, _ in pairs}
+                   | {(c[4], c[4]) for c in computes} | {(c[2], c[3]) for c in computes})
+    errors = _errors(fmodel, qmodel, feeds, scratch, comparisons)
 
     quantized = {c[0] for c in computes}
     charged: dict[str, float] = defaultdict(float)
     for t, d in pairs:
-        added = channel_error(fvals[t], qvals[d]) - channel_error(fvals[t], qvals[t])
+        added = errors[(t, d)] - errors[(t, t)]
         owners = [n.name for n in consumers[d] if n.name in quantized]
         if not owners and t in producer and producer[t].name in quantized:
             owners = [producer[t].name]
@@ -130,7 +160,7 @@ def node_errors(float_path: Path, quant_path: Path, nodes: list[str], feeds: lis
     results = []
     order = {n.name: i for i, n in enumerate(fmodel.graph.node)}
     for name, op, f_in, q_in, out in computes:
-        out_error = channel_error(fvals[out], qvals[out])
-        compute = out_error - channel_error(fvals[f_in], qvals[q_in])
+        out_error = errors[(out, out)]
+        compute = out_error - errors[(f_in, q_in)]
         results.append(NodeError(name, op, compute, charged[name], out_error, order.get(name, 0)))
     return sorted(results, key=lambda e: e.added, reverse=True)
