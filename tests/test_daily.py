@@ -74,6 +74,18 @@ def test_auto_never_ships_more_than_5_percent_slower_than_the_fastest() -> None:
     assert "more than the noise margin" in rows[2]["auto"] and "more than the noise margin" in rows[1]["auto"]
 
 
+def test_median_ci_is_the_p50s_uncertainty_not_the_tail() -> None:
+    from edgekit.timing import median_ci, summarize
+
+    # 1..100: the order statistics 41 and 61 (n/2 -/+ 1.96 sqrt(n)/2, rounded outwards) -> half-width 10
+    assert median_ci([float(i) for i in range(1, 101)]) == 10.0
+    # a jittery backend: one call in five takes 10x, so p90 - p50 is 9 ms, yet the p50 is pinned at 1 ms
+    jittery = [1.0 + 0.001 * (i % 7) for i in range(80)] + [10.0] * 20
+    found = summarize(jittery)
+    assert found["p90_ms"] - found["p50_ms"] > 8 and found["p50_ci_ms"] < 0.01
+    assert median_ci([3.0]) == 0.0
+
+
 def test_load_prefers_the_target_measured_fastest_on_this_host_class() -> None:
     from edgekit.runtimes.choice import host_class, order_targets
 
