@@ -74,6 +74,21 @@ def test_auto_never_ships_more_than_5_percent_slower_than_the_fastest() -> None:
     assert "more than the noise margin" in rows[2]["auto"] and "more than the noise margin" in rows[1]["auto"]
 
 
+def test_auto_merges_two_timing_passes_into_one_row_with_the_gap_as_noise() -> None:
+    from edgekit.auto import choose, merge_passes
+
+    first = [_row("cpu", "fp32", 0.0200, 0.03, ci=0.0001), _row("cpu", "int8", 0.0177, 0.03, ci=0.0001)]
+    second = [_row("cpu", "int8", 0.0183, 0.03, ci=0.0001), _row("cpu", "fp32", 0.0170, 0.03, ci=0.0002)]
+    rows = merge_passes(first, second)
+    fp32, int8 = rows
+    assert fp32["p50_ms"] == (0.0200 + 0.0170) / 2 and fp32["p50_passes_ms"] == [0.0200, 0.0170]
+    assert abs(fp32["p50_ci_ms"] - 0.0015) < 1e-12  # half the gap between passes beats either interval
+    assert abs(int8["p50_ci_ms"] - 0.0003) < 1e-12
+    winner, _ = choose(rows)  # 0.0185 vs 0.0180: within the noise and within 5 %: the simpler fp32
+    assert winner["precision"] == "fp32"
+    assert merge_passes(first, []) == first  # a candidate the second pass lacks keeps its one row
+
+
 def test_median_ci_is_the_p50s_uncertainty_not_the_tail() -> None:
     from edgekit.timing import median_ci, summarize
 
