@@ -154,7 +154,7 @@ def bench_model(label: str, make: object, args: argparse.Namespace, peaks: dict[
                              BenchOptions(warmup=5, iterations=50, time_budget_s=args.time_budget,
                                           mode="throughput")) if args.throughput else []
     eager = base["torch eager fp32"]
-    lines = [f"## {label} — {flops / 1e9:.3f} GFLOP per inference", "",
+    lines = [f"## {label} — {flops / 1e9:.4g} GFLOP per inference", "",
              "| contender | p50 ms | vs torch eager | effective GFLOP/s (direct-conv FLOPs) | % peak | parity |",
              "|---|---|---|---|---|---|"]
     for contender, ms in base.items():
