@@ -78,9 +78,10 @@ def merge_passes(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> l
     """One row per candidate from two timing passes in opposite orders.
 
     Why two: a p50's confidence interval is computed inside one child process, but p50s move by a
-    few per cent between processes, and the candidate timed first (right after the builds) was
-    slower in both measured LSTM runs. The p50 is the mean of the passes; its noise
-    (``p50_ci_ms``) the larger of either pass's interval and half the gap between the passes.
+    few per cent between processes (measured on the LSTM tagger: cpu int8 and cpu fp32 swapped
+    places between auto's timing and a rotated re-timing, benchmarks/RESULTS.md). The p50 is the
+    mean of the passes; its noise (``p50_ci_ms``) the larger of either pass's interval and half the
+    gap between the passes.
     """
     other = {(r["target"], r["precision"]): r for r in second}
     merged = []
