@@ -19,6 +19,14 @@ def compile_at(model: torch.nn.Module, example: tuple[torch.Tensor, ...], precis
                target: str = "cpu", dynamic: list[str] | None = None) -> edgekit.Artifact:
     """Builds a bundle. int8 calibrates on 32 seeded random samples: these zoo models have random
     weights and no dataset, so real-data accuracy is not what these benchmarks measure."""
+    calib, evals = zoo_data(model, example)
+    return edgekit.compile(model, example, target=target, precision=precision, dynamic=dynamic,
+                           calibration=calib if precision == "int8" else None, eval_data=evals, out=out,
+                           force=True)
+
+
+def zoo_data(model: torch.nn.Module, example: tuple[torch.Tensor, ...]) -> tuple[list[dict], list[dict]]:
+    """Seeded calibration (32 samples; 16 token sequences) and eval (8) feeds shaped like ``example``."""
     name = next(iter(inspect.signature(model.forward).parameters))
     arr = example[0].numpy()
     rng = np.random.default_rng(1)
@@ -28,9 +36,7 @@ def compile_at(model: torch.nn.Module, example: tuple[torch.Tensor, ...], precis
     else:
         calib = [{name: random_images(arr.shape[0], arr.shape, 10 + i)} for i in range(32)]
         evals = [{name: random_images(arr.shape[0], arr.shape, 100 + i)} for i in range(8)]
-    return edgekit.compile(model, example, target=target, precision=precision, dynamic=dynamic,
-                           calibration=calib if precision == "int8" else None, eval_data=evals, out=out,
-                           force=True)
+    return calib, evals
 
 
 def dir_size(path: Path) -> int:

@@ -25,7 +25,8 @@ from edgekit.timing import sample_latencies, summarize, threads_label
 
 COLUMNS = ("bundle", "target", "precision", "size_mb", "parity", "key_metric", "p50_ms", "p90_ms", "p99_ms",
            "throughput_per_s", "batch", "first_load_ms", "peak_rss_mb", "speedup_vs_torch",
-           "mode", "throughput_batch1_per_s", "best_batch", "best_batch_per_s", "latency_batch", "threads")
+           "mode", "throughput_batch1_per_s", "best_batch", "best_batch_per_s", "latency_batch", "threads",
+           "p50_ci_ms")
 TABLE_COLUMNS = ("bundle", "target", "precision", "MB", "parity", "key metric", "p50 ms", "p90 ms", "p99 ms",
                  "thru/s", "load ms", "RSS MB", "vs torch")
 
@@ -62,6 +63,7 @@ class BenchRow:
     best_batch_per_s: float | None = None
     latency_batch: int = 1  # p50/p90/p99 are per batch-1 call; throughput runs at ``batch``
     threads: int | None = None  # None: each backend's default
+    p50_ci_ms: float | None = None  # half-width of the p50's 95 % confidence interval (timing.median_ci)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -190,7 +192,7 @@ def bench_bundles(bundles: list[str], targets: list[str] | None, options: BenchO
             speedup_vs_torch=None if torch_ms is None else torch_ms / found["p50_ms"],
             mode=options.mode, **{k: found.get(k) for k in ("throughput_batch1_per_s", "best_batch",
                                                              "best_batch_per_s")},
-            latency_batch=found.get("latency_batch", 1), threads=options.threads,
+            latency_batch=found.get("latency_batch", 1), threads=options.threads, p50_ci_ms=found.get("p50_ci_ms"),
         ))
     return rows
 

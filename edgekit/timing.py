@@ -77,10 +77,23 @@ def interleaved(contenders: dict[str, Callable[[], object]], warmup: int = 5, ro
 
 
 def summarize(samples: Sequence[float]) -> dict[str, float | int]:
-    """p50/p90/p99 and the sample count, as bench rows and speed records carry them."""
+    """p50/p90/p99, the p50's own uncertainty and the sample count, as bench rows and speed records carry them."""
     lat = np.asarray(samples, dtype=float)
     return {"p50_ms": float(np.percentile(lat, 50)), "p90_ms": float(np.percentile(lat, 90)),
-            "p99_ms": float(np.percentile(lat, 99)), "iterations": int(lat.size)}
+            "p99_ms": float(np.percentile(lat, 99)), "p50_ci_ms": median_ci(lat), "iterations": int(lat.size)}
+
+
+def median_ci(samples: Sequence[float]) -> float:
+    """Half-width of the median's 95 % confidence interval (distribution-free: the order statistics
+    n/2 -/+ 1.96 sqrt(n)/2). How far a p50 may move between runs, unlike p90 - p50, which is how far
+    single calls scatter: a jittery backend's p90 can be many times its p50 while its p50 is stable."""
+    ordered = np.sort(np.asarray(samples, dtype=float))
+    n = ordered.size
+    if n < 2:
+        return 0.0
+    reach = 1.96 * np.sqrt(n) / 2
+    lo, hi = max(0, int(np.floor(n / 2 - reach))), min(n - 1, int(np.ceil(n / 2 + reach)))
+    return float(ordered[hi] - ordered[lo]) / 2
 
 
 def threads_label(threads: int | None) -> str:

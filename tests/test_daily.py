@@ -35,25 +35,70 @@ def test_peak_rss_is_the_childs_own_not_the_parents() -> None:
     del parent_ballast
 
 
-def _row(target: str, precision: str, p50: float, p90: float, parity: str = "pass") -> dict:
-    return {"target": target, "precision": precision, "parity": parity, "p50_ms": p50, "p90_ms": p90}
+def _row(target: str, precision: str, p50: float, p90: float, parity: str = "pass", ci: float | None = None) -> dict:
+    return {"target": target, "precision": precision, "parity": parity, "p50_ms": p50, "p90_ms": p90,
+            "p50_ci_ms": ci}
 
 
 def test_auto_winner_must_beat_the_simpler_candidate_by_more_than_the_spread() -> None:
     from edgekit.auto import choose
 
-    # int8-dynamic 0.019 vs fp32 0.025 ms, but the spread (p90-p50) is 0.01 ms: noise, fp32 wins.
-    rows = [_row("cpu", "int8-dynamic", 0.019, 0.029), _row("cpu", "fp32", 0.025, 0.030),
-            _row("intel-cpu", "fp32", 0.024, 0.026)]
+    # int8-dynamic 0.0190 vs fp32 0.0195 ms, the p50s uncertain by 0.001 ms: noise, fp32 wins.
+    rows = [_row("cpu", "int8-dynamic", 0.019, 0.029, ci=0.001), _row("cpu", "fp32", 0.0195, 0.030, ci=0.0005),
+            _row("intel-cpu", "fp32", 0.024, 0.026, ci=0.0002)]
     winner, why = choose(rows)
     assert (winner["target"], winner["precision"]) == ("cpu", "fp32")
     assert "within noise" in why and "int8-dynamic" in why
     assert rows[0]["auto"].startswith("within noise") and rows[1]["auto"] == "winner"
+    assert "more than the noise margin" in rows[2]["auto"]
     # Clearly faster (gap 0.1 ms > spread 0.01 ms): the complex candidate earns its place.
     rows = [_row("cpu", "fp32", 0.2, 0.21), _row("cpu", "int8", 0.1, 0.11), _row("cpu", "fp16", 0.5, 0.6, "FAIL")]
     winner, why = choose(rows)
     assert winner["precision"] == "int8" and why.startswith("fastest candidate")
-    assert "more than the spread" in rows[0]["auto"] and rows[2]["auto"] == "failed parity"
+    assert "more than the noise margin" in rows[0]["auto"] and rows[2]["auto"] == "failed parity"
+
+
+def test_auto_never_ships_more_than_5_percent_slower_than_the_fastest() -> None:
+    """A jittery candidate's noise (here p90 - p50 = 0.3 ms on a 0.076 ms p50, and a wide p50
+    confidence) must not excuse it: measured on the LSTM tagger, auto shipped intel-cpu fp32 at
+    4.3x the fastest passing candidate before the margin was capped."""
+    from edgekit.auto import MAX_SLOWER, choose
+
+    rows = [_row("cpu", "int8", 0.0178, 0.0190, ci=0.0002), _row("cpu", "fp32", 0.0200, 0.0220, ci=0.0003),
+            _row("intel-cpu", "fp32", 0.0760, 0.3730), _row("intel-cpu", "bf16", 0.0185, 0.4, ci=0.05)]
+    winner, why = choose(rows)
+    fastest = min(r["p50_ms"] for r in rows)
+    assert winner["p50_ms"] <= (1 + MAX_SLOWER) * fastest
+    assert (winner["target"], winner["precision"]) == ("intel-cpu", "bf16")  # within 5 %, simpler than int8
+    assert "at most 5% of the fastest" in why
+    assert "more than the noise margin" in rows[2]["auto"] and "more than the noise margin" in rows[1]["auto"]
+
+
+def test_auto_merges_two_timing_passes_into_one_row_with_the_gap_as_noise() -> None:
+    from edgekit.auto import choose, merge_passes
+
+    first = [_row("cpu", "fp32", 0.0200, 0.03, ci=0.0001), _row("cpu", "int8", 0.0177, 0.03, ci=0.0001)]
+    second = [_row("cpu", "int8", 0.0183, 0.03, ci=0.0001), _row("cpu", "fp32", 0.0170, 0.03, ci=0.0002)]
+    rows = merge_passes(first, second)
+    fp32, int8 = rows
+    assert fp32["p50_ms"] == (0.0200 + 0.0170) / 2 and fp32["p50_passes_ms"] == [0.0200, 0.0170]
+    assert abs(fp32["p50_ci_ms"] - 0.0015) < 1e-12  # half the gap between passes beats either interval
+    assert abs(int8["p50_ci_ms"] - 0.0003) < 1e-12
+    winner, _ = choose(rows)  # 0.0185 vs 0.0180: within the noise and within 5 %: the simpler fp32
+    assert winner["precision"] == "fp32"
+    assert merge_passes(first, []) == first  # a candidate the second pass lacks keeps its one row
+
+
+def test_median_ci_is_the_p50s_uncertainty_not_the_tail() -> None:
+    from edgekit.timing import median_ci, summarize
+
+    # 1..100: the order statistics 41 and 61 (n/2 -/+ 1.96 sqrt(n)/2, rounded outwards) -> half-width 10
+    assert median_ci([float(i) for i in range(1, 101)]) == 10.0
+    # a jittery backend: one call in five takes 10x, so p90 - p50 is 9 ms, yet the p50 is pinned at 1 ms
+    jittery = [1.0 + 0.001 * (i % 7) for i in range(80)] + [10.0] * 20
+    found = summarize(jittery)
+    assert found["p90_ms"] - found["p50_ms"] > 8 and found["p50_ci_ms"] < 0.01
+    assert median_ci([3.0]) == 0.0
 
 
 def test_load_prefers_the_target_measured_fastest_on_this_host_class() -> None:

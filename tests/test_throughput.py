@@ -65,3 +65,26 @@ def test_bench_throughput_mode_json_has_the_fields(cpu_bundle) -> None:
         assert row["throughput_batch1_per_s"] > 0 and row["best_batch_per_s"] >= row["throughput_batch1_per_s"]
         assert row["best_batch"] in (1, 2, 4, 8, 16, 32)
         assert row["throughput_per_s"] == row["best_batch_per_s"] and row["batch"] == row["best_batch"]
+
+
+@pytest.mark.skipif("intel-cpu" not in TARGETS, reason="openvino is not installed")
+def test_openvino_load_run_many_close_cycles_never_hang(cpu_bundle) -> None:
+    """The deadlock class that keeps AsyncInferQueue out: with a Python callback on its requests,
+    load -> run_many -> close hung in ~CompiledModel on the second cycle (OpenVINO 2026.4.1).
+    In a child process with a deadline, so that a hang fails the test instead of the suite."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, edgekit\n"
+        "x = np.random.default_rng(0).standard_normal((9, 1, 8, 8)).astype(np.float32)\n"
+        "feeds = [{'image': x[i: i + 1 + i % 3]} for i in range(7)]\n"
+        "for _ in range(3):\n"
+        f"    rt = edgekit.load({str(cpu_bundle)!r}, target='intel-cpu', mode='throughput')\n"
+        "    serial = [rt.run(f) for f in feeds]\n"
+        "    many = rt.run_many(feeds * 3)\n"
+        "    assert all(np.allclose(m[k], s[k], atol=1e-5) for m, s in zip(many, serial * 3) for k in s)\n"
+        "    rt.close()\n"
+        "print('cycles done')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0 and "cycles done" in proc.stdout, proc.stderr[-2000:]

@@ -29,13 +29,15 @@ from edgekit.errors import InputError
 def matrix_cmd(plan_file: str, out: str, jobs: int, cluster: str | None, max_retries: int,
                artifacts: str | None) -> None:
     """Build every model x target x precision of a release plan (edgekit.matrix.toml or pyproject)."""
+    from edgekit.matrix.live import progress  # a live table when stderr is a terminal, else one line per cell
     from edgekit.matrix.plan import load_plan
     from edgekit.matrix.report import progress_line
     from edgekit.matrix.runner import run_matrix
 
     plan = load_plan(plan_file)
-    result = run_matrix(plan, out, jobs=jobs, cluster=cluster, max_retries=max_retries, artifacts=artifacts,
-                        on_result=lambda r: echo_err(progress_line(r)))
+    with progress(plan, lambda r: echo_err(progress_line(r))) as on_result:
+        result = run_matrix(plan, out, jobs=jobs, cluster=cluster, max_retries=max_retries, artifacts=artifacts,
+                            on_result=on_result)
     click.echo(f"matrix: {Path(out) / 'matrix.html'}")
     for key, path in result.document["bundles"].items():
         click.echo(f"bundle {key}: {Path(out) / path}")

@@ -130,24 +130,43 @@ class OpenVinoRuntime(Runtime):
                 for name, i in zip(self.output_names, self._out_index)}
 
     def _run_many(self, feeds: list[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
-        """The compiled model's optimal number of infer requests run the feeds side by side.
+        """The compiled model's optimal number of infer requests run the feeds side by side, rolling:
+        as soon as the oldest request is collected it takes the next feed (no batch barrier).
 
-        Plain requests waited on in order, not an AsyncInferQueue with a Python callback: the
-        callback thread needs the GIL that ``start_async`` on a busy queue holds (deadlocked here).
+        Plain requests, not an AsyncInferQueue: the queue needs a Python callback to collect
+        outputs, and a request holding one can deadlock when torn down — its destructor, on an
+        OpenVINO thread, needs the GIL that the caller holds while destroying the compiled model
+        (reproduced with OpenVINO 2026.4.1: load → run_many → close hangs in ``~CompiledModel``
+        on the second load; a pause between dropping the queue and the model hides it; see
+        benchmarks/RESULTS.md). No request is ever left in flight, even when a feed is refused.
         """
-        results: list[dict[str, np.ndarray]] = []
-        with self._queue_lock:  # one set of requests, one batch of feeds at a time
+        from collections import deque
+
+        results: list[Any] = [None] * len(feeds)
+        with self._queue_lock:  # one set of requests, one list of feeds at a time
             if self._queue is None:
                 jobs = int(self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
                 self._queue = [self._compiled.create_infer_request() for _ in range(max(1, jobs))]
-            for start in range(0, len(feeds), len(self._queue)):
-                chunk = list(zip(self._queue, feeds[start: start + len(self._queue)]))
-                for request, feed in chunk:
+            free, busy = deque(self._queue), deque()
+            try:
+                for i, feed in enumerate(feeds):
+                    if not free:
+                        free.append(self._collect(busy.popleft(), results))
+                    request = free.popleft()
                     request.start_async(_ov_feed(feed))
-                for request, _ in chunk:
+                    busy.append((i, request))
+                while busy:
+                    self._collect(busy.popleft(), results)
+            finally:
+                for _, request in busy:
                     request.wait()
-                    results.append(self._outputs(request))
         return results
+
+    def _collect(self, job: tuple[int, Any], results: list[Any]) -> Any:
+        index, request = job
+        request.wait()
+        results[index] = self._outputs(request)
+        return request
 
     def execution_precisions(self) -> dict[str, list[str]]:
         """Runtime precision per executed layer type, as the CPU plugin reports it."""
@@ -156,7 +175,8 @@ class OpenVinoRuntime(Runtime):
     def close(self) -> None:
         super().close()
         self._local = threading.local()
-        self._queue = None
+        with self._queue_lock:  # after any run_many in flight: its requests are dropped idle
+            self._queue = None
         self._compiled = None
 
 
