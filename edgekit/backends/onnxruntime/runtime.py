@@ -66,7 +66,10 @@ def session_options(threads: int | None = None, level: str = "all") -> Any:
         opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.log_severity_level = 3
+    # Fatal only: onnxruntime's C++ log lines go straight to the process's stderr, past logging and
+    # around the CLI's display, and every error it logs also arrives as the exception edgekit reports
+    # with its context (a probe at a size the model refuses printed both).
+    opts.log_severity_level = 4
     return opts
 
 
