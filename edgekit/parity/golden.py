@@ -98,6 +98,56 @@ def _bundle_rule(manifest: dict, precision: str) -> ParityRule:
     return rule_for(str(parity.get("rule_precision") or precision), **(parity.get("rule_overrides") or {}))
 
 
+# A golden set is small (tens of samples): it re-checks an artifact on a device, it cannot measure
+# 98% agreement. Its decision floors are lowered to what an artifact exactly at the rule's floor
+# reaches with 99% probability on that many samples (binomial), so a good artifact is not refused
+# by one unlucky flip, while a broken one (agreement far below the floor) still is.
+SMALL_SAMPLE_CONFIDENCE = 0.99
+
+
+def flips_allowed(samples: int, floor: float, confidence: float = SMALL_SAMPLE_CONFIDENCE) -> int:
+    """The most decision flips that ``samples`` draws of an artifact agreeing ``floor`` of the time
+    show with probability ``confidence`` (the binomial quantile)."""
+    from math import exp, lgamma, log
+
+    q = min(max(1.0 - floor, 0.0), 1.0)
+    if samples <= 0 or q == 0.0:
+        return 0
+    if q == 1.0:
+        return samples
+    total = 0.0
+    for k in range(samples + 1):  # the pmf in log space: exact enough, no overflow for large sets
+        total += exp(lgamma(samples + 1) - lgamma(k + 1) - lgamma(samples - k + 1)
+                     + k * log(q) + (samples - k) * log(1.0 - q))
+        if total >= confidence:
+            return k
+    return samples
+
+
+def small_sample_rule(rule: ParityRule, samples: int) -> tuple[ParityRule, str | None]:
+    """``rule`` with its top-1, per-position and accuracy-drop floors lowered to what ``samples``
+    samples can tell apart from the floor; the note says what was lowered (None: nothing)."""
+    from dataclasses import replace
+
+    changes: dict[str, float] = {}
+    for key in ("min_top1", "min_position_agreement"):
+        floor = getattr(rule, key)
+        if floor is not None and samples > 0:
+            lowered = (samples - flips_allowed(samples, floor)) / samples
+            if lowered < floor:
+                changes[key] = lowered
+    if rule.max_accuracy_drop is not None and samples > 0:
+        # an artifact losing exactly the allowed points: how many net losses its samples may show
+        widened = 100.0 * flips_allowed(samples, 1.0 - rule.max_accuracy_drop / 100.0) / samples
+        if widened > rule.max_accuracy_drop:
+            changes["max_accuracy_drop"] = widened
+    if not changes:
+        return rule, None
+    words = ", ".join(f"{k} {getattr(rule, k):g} -> {v:.3g}" for k, v in changes.items())
+    return replace(rule, **changes), (f"{samples} golden samples cannot measure the rule's decision floors; "
+                                      f"lowered to their 99% binomial bound: {words}")
+
+
 def check_golden(runtime: LoadedRuntime, rule: ParityRule | None = None) -> ParityReport:
     """Runs ``runtime`` on its bundle's golden samples; compares with the stored outputs."""
     bundle = runtime.bundle
@@ -113,14 +163,21 @@ def check_golden(runtime: LoadedRuntime, rule: ParityRule | None = None) -> Pari
         for b, _ in pairs:
             yield b
 
-    return compare(
+    rule, note = small_sample_rule(rule or recorded_rule(bundle.manifest) or _bundle_rule(bundle.manifest, precision),
+                                   sum(b.samples for b, _ in pairs))
+    report = compare(
         reference=lambda feed: stored[id(feed)],
         candidate=runtime.run,
         data=batches(),
         output_names=output_names,
         precision=precision,
-        rule=rule or recorded_rule(bundle.manifest) or _bundle_rule(bundle.manifest, precision),
+        rule=rule,
         data_description=f"{len(pairs)} golden batches stored in the bundle",
         reference_description="reference outputs recorded at build time",
         candidate_description=f"{runtime.target} ({runtime.backend}) on this host",
     ).report
+    if note is None:
+        return report
+    from dataclasses import replace
+
+    return replace(report, notes=(*report.notes, note))
