@@ -19,7 +19,8 @@ from edgekit.compiler.build import Build
 from edgekit.compiler.guard import stage_errors
 from edgekit.compiler.inputs import random_feed
 from edgekit.compiler.loadback import check_loads_back
-from edgekit.compiler.lowering import calibration_feeds, lower_prepared, report_notes
+from edgekit.compiler.lowering import calibration_feeds, lower_prepared
+from edgekit.compiler.lowering_notes import report_notes
 from edgekit.compiler.manifest import Built, assemble_manifest
 from edgekit.compiler.opset import check_opset
 from edgekit.compiler.options import PRECISIONS, CompileOptions
