@@ -90,7 +90,7 @@ def test_search_stops_at_a_clearly_better_recipe_that_passes(tmp_path, digits_co
     def check(path):
         names = [o.name for o in onnx.load(str(path)).graph.output]
         return compare(reference, OnnxRuntime(path).run, iter(evals), names, "int8", rule, data_description="test",
-                       reference_description="fp32", candidate_description="int8")
+                       reference_description="fp32", candidate_description="int8").report
 
     def quantize_recipe(cfg, tag):
         return quantize(source, tmp_path / f"{tag}.onnx", "int8", cfg, feeds, tmp_path), cfg
