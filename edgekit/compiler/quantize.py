@@ -25,7 +25,7 @@ from edgekit.compiler.options import (  # noqa: F401  (re-exported: QuantConfig 
     STATIC_OPS,
     QuantConfig,
 )
-from edgekit.errors import InputError, one_line
+from edgekit.errors import InputError, QuantizationError, one_line
 from edgekit.precision import Precision
 
 DYNAMIC_OPS = ("MatMul", "Gemm", "LSTM", "GRU", "Attention")
@@ -148,18 +148,36 @@ def dynamic_ops(config: QuantConfig) -> tuple[str, ...]:
     return DYNAMIC_OPS if config.op_types == STATIC_OPS else config.op_types
 
 
-def _fp16(fp32: Path, out: Path) -> QuantResult:
-    from onnxruntime.transformers.float16 import convert_float_to_float16
+# Op types left in fp32 when the first conversion gives a graph onnxruntime crashes on (an fp16
+# Transpose next to an LSTM crashed its level-all optimiser): data movement, so little is lost.
+FP16_RETRY_BLOCK = ("Transpose",)
 
-    model = onnx.load(str(fp32))
-    meta = onnxio.metadata(model)
-    half = convert_float_to_float16(model, keep_io_types=True, disable_shape_infer=onnxio.initializer_bytes(model)
-                                    > onnxio.EXTERNAL_DATA_THRESHOLD)
-    onnxio.set_metadata(half, meta)
-    onnxio.save(half, out)
-    kept = [n.name for n in half.graph.node if n.op_type == "Cast"]
-    return QuantResult(out, [n.name for n in half.graph.node if n.op_type != "Cast"], [],
-                       notes=[f"fp16 weights and compute; fp32 inputs/outputs kept ({len(kept)} casts)"])
+
+def _fp16(fp32: Path, out: Path) -> QuantResult:
+    from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
+
+    from edgekit.compiler.crashprobe import session_crash
+
+    crashes = []
+    for extra in ((), FP16_RETRY_BLOCK):
+        model = onnx.load(str(fp32))
+        meta = onnxio.metadata(model)
+        half = convert_float_to_float16(model, keep_io_types=True, op_block_list=[*DEFAULT_OP_BLOCK_LIST, *extra],
+                                        disable_shape_infer=onnxio.initializer_bytes(model)
+                                        > onnxio.EXTERNAL_DATA_THRESHOLD)
+        onnxio.set_metadata(half, meta)
+        onnxio.save(half, out)
+        crash = session_crash(out)
+        if crash is None:
+            kept = [n.name for n in half.graph.node if n.op_type == "Cast"]
+            notes = [f"fp16 weights and compute; fp32 inputs/outputs kept ({len(kept)} casts)"]
+            if extra:
+                notes.append(f"{crashes[0]} when every op was converted; {', '.join(extra)} kept in fp32")
+            return QuantResult(out, [n.name for n in half.graph.node if n.op_type != "Cast"], [], notes=notes)
+        crashes.append(crash)
+    raise QuantizationError(f"fp16: {crashes[0]} on the converted graph, also with {', '.join(FP16_RETRY_BLOCK)} "
+                            "kept in fp32 (an onnxruntime bug with this graph)",
+                            note="ship fp32, or try --precision bf16 (intel-cpu) or int8")
 
 
 def _node_summary(fp32: Path, out: Path, ops: tuple[str, ...], precision: str) -> tuple[list[str], list[str]]:
