@@ -99,3 +99,42 @@ def test_export_failure_names_each_exporter_and_the_options(tmp_path, capfd) -> 
     assert "--dynamic" in note and "--opset" in note and "export it to .onnx yourself" in note
     out, err = capfd.readouterr()
     assert "Torch IR graph" not in out + err and not out  # torch's C++ prints stay off the terminal
+
+
+def test_padded_text_encoder_from_a_batch_1_example_exports_with_dynamic_batch_and_length(tmp_path) -> None:
+    """A batch-1 example: torch.export specialises the batch dim to 1 and TorchScript bakes the
+    length into MultiheadAttention's Reshape, so both exporters' graphs run at the example size only;
+    the retry at the second probe size gives a graph that runs at every batch and length."""
+    import torch
+    from torch import nn
+
+    import edgekit
+
+    class Encoder(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = nn.Embedding(50, 16)
+            layer = nn.TransformerEncoderLayer(16, 2, 32, batch_first=True, dropout=0.0)
+            self.enc = nn.TransformerEncoder(layer, 1, enable_nested_tensor=False)
+
+        def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            h = self.enc(self.emb(ids), src_key_padding_mask=mask == 0)
+            m = mask.unsqueeze(-1).to(h.dtype)
+            return (h * m).sum(1) / m.sum(1).clamp(min=1)
+
+    torch.manual_seed(0)
+    model = Encoder().eval()
+    example = (torch.randint(1, 50, (1, 12)), torch.ones(1, 12, dtype=torch.long))
+    art = edgekit.compile(model, example, dynamic=["ids:0", "ids:1", "mask:0", "mask:1"], target="cpu",
+                          out=tmp_path / "enc.edgekit")
+    assert art.passed
+    rng = np.random.default_rng(0)
+    with edgekit.load(art.path) as rt:
+        for batch, length in ((3, 9), (2, 17)):
+            ids = rng.integers(1, 50, size=(batch, length))
+            mask = np.ones((batch, length), np.int64)
+            mask[0, -2:] = 0
+            got = rt.run({"ids": ids, "mask": mask})
+            with torch.no_grad():
+                want = model(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
+            np.testing.assert_allclose(next(iter(got.values())), want, atol=1e-4)
