@@ -54,3 +54,13 @@ def test_group_help_keeps_whole_summaries_and_bare_edgekit_exits_0(capsys) -> No
     assert bare.exit_code == 0 and "Commands:" in bare.output
     assert main([]) == 0
     assert "Commands:" in capsys.readouterr().out
+
+
+def test_python_m_edgekit_cli_still_runs() -> None:
+    """``edgekit.cli`` became a package: ``python -m edgekit.cli`` (as scripts call it) keeps working."""
+    import subprocess
+    import sys
+
+    for module in ("edgekit", "edgekit.cli"):
+        proc = subprocess.run([sys.executable, "-m", module, "--version"], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0 and proc.stdout.startswith("edgekit "), (module, proc.stderr[-500:])
