@@ -39,45 +39,25 @@ class UnitEvaluator:
         self.evaluator = ShardEvaluator(self.job.reference_onnx, self.job.bundle, self.job.target, self.job.batch)
 
     def __call__(self, rows: dict[str, Any]) -> dict[str, list[str]]:
-        return {"state": [json.dumps(self.evaluate(json.loads(str(u)))) for u in rows["unit"]]}
+        """One row per unit: the JSON list of its batches' states."""
+        return {"states": [json.dumps(evaluate_unit(self.evaluator, json.loads(str(u)), self.job))
+                           for u in rows["unit"]]}
 
-    def evaluate(self, unit: Unit) -> dict[str, Any]:
-        return evaluate_unit(self.evaluator, unit, self.job)
 
-
-def evaluate_unit(evaluator: ShardEvaluator, unit: Unit, job: DatasetJob) -> dict[str, Any]:
-    """One unit's mergeable state: its records grouped into feeds that fit the bundle, each batch
-    compared reference vs candidate."""
+def evaluate_unit(evaluator: ShardEvaluator, unit: Unit, job: DatasetJob) -> list[dict[str, Any]]:
+    """One unit's mergeable states, one per batch: its records grouped into feeds that fit the
+    bundle, each compared reference vs candidate (``merge_states`` folds them with all others)."""
     from edgekit.data.sources import batches
-    from edgekit.matrix.accumulate import ConfusionCounts, ShardAccumulator
 
-    specs = evaluator.candidate.inputs
-    outputs: dict[str, ShardAccumulator] = {}
-    confusion: ConfusionCounts | None = None
-    samples = 0
-    for batch in batches(open_unit(unit, job.preprocess), specs, job.batch):
-        state = evaluator.evaluate((batch.feed, batch.labels), job.rule)
-        samples += state["samples"]
-        for name, data in state["outputs"].items():
-            acc = ShardAccumulator.from_state(data, job.rule)
-            outputs[name] = acc if name not in outputs else _merged(outputs[name], acc)
-        if state["confusion"] is not None:
-            c = ConfusionCounts.from_state(state["confusion"])
-            confusion = c if confusion is None else _merged(confusion, c)
-    return {"outputs": {k: a.state() for k, a in outputs.items()},
-            "confusion": confusion.state() if confusion else None, "samples": samples}
-
-
-def _merged(first: Any, second: Any) -> Any:
-    first.merge(second)
-    return first
+    return [evaluator.evaluate((batch.feed, batch.labels), job.rule)
+            for batch in batches(open_unit(unit, job.preprocess), evaluator.candidate.inputs, job.batch)]
 
 
 def local_dataset_parity(job: DatasetJob, data: str, units: int) -> ShardedVerdict:
     """The same units evaluated one after another in this process: the single-machine verdict."""
     evaluator = ShardEvaluator(job.reference_onnx, job.bundle, job.target, job.batch)
-    states = [evaluate_unit(evaluator, u, job) for u in split_units(data, units, job.preprocess)]
-    return merge_states(states, job.rule)
+    units_ = split_units(data, units, job.preprocess)
+    return merge_states((s for u in units_ for s in evaluate_unit(evaluator, u, job)), job.rule)
 
 
 def ray_dataset_parity(job: DatasetJob, data: str, units: int, actors: int,
@@ -95,4 +75,4 @@ def ray_dataset_parity(job: DatasetJob, data: str, units: int, actors: int,
               .map_batches(UnitEvaluator, fn_constructor_kwargs={"job": payload}, batch_size=1,
                            compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=0, **placement)
               .take_all())
-    return merge_states((json.loads(s["state"]) for s in states), job.rule)
+    return merge_states((state for row in states for state in json.loads(row["states"])), job.rule)

@@ -10,6 +10,8 @@ shared file system (and ``--out`` on one) when the nodes are other machines.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,7 @@ def check_on_data(plan: Plan, results: list[CellResult], out: Path, cluster: str
         return
     if cluster is None:
         for r in todo:
-            _record(r, lambda job, data, shards: local_dataset_parity(job, data, shards), plan, out)
+            _record(r, local_dataset_parity, plan, out)
         return
     from edgekit.matrix.ray_executor import _connect, _import_ray, resource_name
 
@@ -42,20 +44,16 @@ def check_on_data(plan: Plan, results: list[CellResult], out: Path, cluster: str
     owned = _connect(ray, cluster)
     try:
         for r in todo:
-            nodes = sum(1 for n in ray.nodes() if n.get("Alive") and n["Resources"].get(resource_name(r.target)))
-
-            def on_ray(job: DatasetJob, data: str, shards: int, target: str = r.target, count: int = nodes
-                       ) -> ShardedVerdict:
-                return ray_dataset_parity(job, data, shards, actors=max(1, min(shards, count)),
-                                          resources={resource_name(target): ACTOR_SHARE})
-
-            _record(r, on_ray, plan, out)
+            offering = sum(1 for n in ray.nodes() if n.get("Alive") and n["Resources"].get(resource_name(r.target)))
+            actors = max(1, min(plan.model(r.model).parity_shards, offering))
+            _record(r, partial(ray_dataset_parity, actors=actors, resources={resource_name(r.target): ACTOR_SHARE}),
+                    plan, out)
     finally:
         if owned:
             ray.shutdown()
 
 
-def _record(result: CellResult, run: Any, plan: Plan, out: Path) -> None:
+def _record(result: CellResult, run: Callable[..., ShardedVerdict], plan: Plan, out: Path) -> None:
     from edgekit.parity.report import rule_from_dict
 
     model = plan.model(result.model)
